@@ -1,0 +1,104 @@
+"""Adapter layers — Houlsby et al., 2019, arXiv 1902.00751 (§2.1, Figure 2).
+
+A small bottleneck network is inserted twice in every transformer block: after the
+attention output projection and after the feed-forward output projection, before the
+skip connection and layer norm. It has its own skip connection:
+
+    h <- h + W_up f(W_down h + b_down) + b_up,    W_down (m, d), W_up (d, m), m << d
+
+Trainable parameters: 2 d m + d + m per adapter, two adapters per block. The paper also
+trains the layer norms of each block ("train_layer_norm", on by default as in the paper:
+2 per block, 2 d each, not counted by ``layer_params``).
+
+Initialisation: the paper draws both projections near zero so that each adapter is close
+to the identity (§2.1). We draw W_down so (N(0, 0.01²) truncated at 2σ) and set W_up and
+both biases to exactly zero — the limit of "near identity" — so the adapted model equals
+the base at step 0, and W_up's gradient is non-zero from the first step.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from peft_edu.models import arch_of
+
+#: the block's two layer norms, per family (block-relative names), trained when train_layer_norm
+NORMS = {"bert": ("attention.output.LayerNorm", "output.LayerNorm"), "gpt2": ("ln_1", "ln_2")}
+ACTIVATIONS = {"gelu": F.gelu, "relu": F.relu}
+
+
+@dataclass(frozen=True)
+class Config:
+    bottleneck: int = 64  # m; the paper searches {8, 64, 256}
+    activation: str = "gelu"  # f, the non-linearity of the bottleneck
+    train_layer_norm: bool = True  # paper §2.1: the block's layer norms train too
+    seed: int = 0  # seed for W_down's init
+
+    def __post_init__(self):
+        if self.bottleneck < 1:
+            raise ValueError(f"bottleneck must be >= 1, got {self.bottleneck}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {self.activation!r}")
+
+
+def layer_params(d_out: int, d_in: int, cfg: Config) -> int:
+    """One adapter after a projection of output width d = d_out: 2 d m + d + m."""
+    d, m = d_out, cfg.bottleneck
+    return 2 * d * m + d + m
+
+
+def model_params(d_model: int, n_layers: int, cfg: Config) -> int:
+    """Two adapters per block, plus the block's two layer norms (2 d each) when they train."""
+    norms = 2 * 2 * d_model if cfg.train_layer_norm else 0
+    return n_layers * (2 * layer_params(d_model, d_model, cfg) + norms)
+
+
+class Adapter(nn.Module):
+    """The bottleneck: h + W_up f(W_down h + b_down) + b_up."""
+
+    def __init__(self, d: int, cfg: Config, gen: torch.Generator, device=None):
+        super().__init__()
+        W_down = torch.empty(cfg.bottleneck, d, device=device)
+        if W_down.device.type != "meta":  # counting builds on "meta": shapes only, no init
+            W_down = nn.init.trunc_normal_(W_down.cpu(), std=0.01, a=-0.02, b=0.02, generator=gen).to(device)
+        self.W_down = nn.Parameter(W_down)  # (m, d)
+        self.b_down = nn.Parameter(torch.zeros(cfg.bottleneck, device=device))  # (m,)
+        self.W_up = nn.Parameter(torch.zeros(d, cfg.bottleneck, device=device))  # (d, m): zero, so h is unchanged at init
+        self.b_up = nn.Parameter(torch.zeros(d, device=device))  # (d,)
+        self.f = ACTIVATIONS[cfg.activation]
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:  # (B, T, d)
+        z = self.f(F.linear(h, self.W_down, self.b_down))  # (B, T, m)
+        return h + F.linear(z, self.W_up, self.b_up)  # (B, T, d)
+
+
+class WithAdapter(nn.Module):
+    """A frozen projection followed by an adapter: adapter(base(x))."""
+
+    def __init__(self, base: nn.Module, adapter: Adapter):
+        super().__init__()
+        self.base = base  # frozen output projection (nn.Linear or GPT-2's Conv1D)
+        self.adapter = adapter
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.adapter(self.base(x))
+
+
+def inject(model: nn.Module, cfg: Config, arch=None) -> None:
+    """Insert two adapters per block; unfreeze the block's layer norms if asked (model already frozen)."""
+    arch = arch or arch_of(model)
+    if arch.family not in NORMS:
+        raise ValueError(f"adapters support BERT- and GPT-2-family models, not {arch.family!r}")
+    if any(isinstance(m, WithAdapter) for m in model.modules()):
+        raise ValueError("adapters are already applied to this model")
+    gen = torch.Generator().manual_seed(cfg.seed)  # one stream: every adapter gets its own draw
+    for i in range(arch.n_layers):
+        for rel in (arch.o, arch.ffn_out):  # after attention, after the FFN (Figure 2)
+            base = model.get_submodule(arch.block_path(i, rel))
+            adapter = Adapter(arch.d_model, cfg, gen, device=base.weight.device)
+            model.set_submodule(arch.block_path(i, rel), WithAdapter(base, adapter))
+        for rel in NORMS[arch.family] if cfg.train_layer_norm else ():
+            model.get_submodule(arch.block_path(i, rel)).requires_grad_(True)

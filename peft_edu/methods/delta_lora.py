@@ -1,0 +1,80 @@
+"""Delta-LoRA: Fine-Tuning High-Rank Parameters with the Delta of Low-Rank Matrices
+(Zi et al., 2023, arXiv 2309.02411).
+
+    h = W x + (alpha / r) · B A x                 A, B trained by the optimizer
+    W <- W + lambda · (alpha / r) · (B_{t+1} A_{t+1} - B_t A_t)     after step t, for t >= K
+
+W never receives a gradient or optimizer state: after every optimizer step it moves by
+the change of the low-rank product (§3, Algorithm 1), so the total update of W can reach
+a rank above r at LoRA's memory cost. Dropout is removed from the low-rank path, since it
+would break the identity between the gradients of W and of A B that the update relies on
+(§3). The paper uses lambda = 2 and K = 500.
+Trainable per layer: r · (d_in + d_out), like LoRA.
+
+Training loop: call ``after_step(model)`` right after every ``optimizer.step()``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from peft_edu.methods import lora
+from peft_edu.methods.lora import LoRALinear, base_weight
+
+USES_TARGETS = True
+
+
+@dataclass(frozen=True)
+class Config:
+    r: int = 8  # rank of B A
+    alpha: float = 8.0  # the low-rank path is scaled by alpha / r
+    lam: float = 2.0  # update ratio lambda (paper: 2)
+    start_step: int = 500  # K: W starts moving after optimizer step K (0-based; paper: 500)
+    use_rslora: bool = False  # alpha / sqrt(r) instead of alpha / r
+
+    def __post_init__(self) -> None:
+        lora.check_rank(self.r)
+        if not isinstance(self.start_step, int) or self.start_step < 0:
+            raise ValueError(f"start_step must be an integer >= 0, got {self.start_step!r}")
+
+
+def layer_params(d_out: int, d_in: int, cfg: Config) -> int:
+    return cfg.r * (d_in + d_out)  # W moves, but without gradients: not a trainable parameter
+
+
+class DeltaLoRALinear(LoRALinear):
+    """A LoRA layer (no dropout) that also moves its frozen W after every optimizer step."""
+
+    def __init__(self, base: nn.Module, cfg: Config) -> None:
+        super().__init__(base, lora.Config(r=cfg.r, alpha=cfg.alpha, dropout=0.0,
+                                           use_rslora=cfg.use_rslora))
+        self.lam = cfg.lam
+        self.start_step = cfg.start_step
+        self.t = 0  # optimizer steps seen so far
+        # A_t and B_t: the factors before the latest step (small: r·(d_in + d_out) numbers)
+        self.register_buffer("A_prev", self.A.detach().clone(), persistent=False)
+        self.register_buffer("B_prev", self.B.detach().clone(), persistent=False)
+
+    @torch.no_grad()
+    def after_step(self) -> None:
+        """W <- W + lambda (alpha/r) (B_{t+1} A_{t+1} - B_t A_t) once t >= K; then remember A, B."""
+        if self.t >= self.start_step:
+            delta = self.B @ self.A - self.B_prev @ self.A_prev  # (d_out, d_in)
+            W = base_weight(self.base)
+            W += (self.lam * self.scaling * delta).to(W.dtype)
+        self.A_prev.copy_(self.A)
+        self.B_prev.copy_(self.B)
+        self.t += 1
+
+
+def inject(model: nn.Module, cfg: Config, arch) -> None:
+    lora.wrap_targets(model, arch.targets, lambda base: DeltaLoRALinear(base, cfg))
+
+
+def after_step(model: nn.Module) -> None:
+    """Call after every ``optimizer.step()``: moves W of every Delta-LoRA layer."""
+    for layer in model.modules():
+        if isinstance(layer, DeltaLoRALinear):
+            layer.after_step()

@@ -1,0 +1,131 @@
+"""LoRA: Low-Rank Adaptation of Large Language Models (Hu et al., 2021, arXiv 2106.09685).
+
+    h = W0 x + (alpha / r) · B A x        A: (r, d_in), B: (d_out, r), W0 frozen
+
+The weight update of fine-tuning has low intrinsic rank (§4.1), so LoRA learns it as the
+product of two thin matrices. A starts random (Kaiming-uniform, as Hugging Face peft does)
+and B at zero, so the adapted model equals the pretrained one at step 0 (§4.1). Because
+``B A`` has W0's shape it can be added into W0 after training: no extra inference cost.
+Trainable per layer: r · (d_in + d_out).
+
+``LoRALinear`` is also the layer of LoRA-FA, LoRA+, Delta-LoRA, DoRA and QLoRA.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers.pytorch_utils import Conv1D
+
+USES_TARGETS = True  # apply(targets=...) picks the linear layers this method wraps
+
+
+@dataclass(frozen=True)
+class Config:
+    r: int = 8  # rank of the update B A (peft default 8)
+    alpha: float = 8.0  # the update is scaled by alpha / r (peft's lora_alpha, default 8)
+    dropout: float = 0.0  # dropout on the input of the low-rank path (peft's lora_dropout)
+    use_rslora: bool = False  # rank-stabilised scaling alpha / sqrt(r) (arXiv 2312.03732)
+
+    def __post_init__(self) -> None:
+        check_rank(self.r)
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+
+def check_rank(r: int) -> None:
+    if not isinstance(r, int) or isinstance(r, bool) or r < 1:
+        raise ValueError(f"r must be an integer >= 1, got {r!r}")
+
+
+def scaling(cfg: Config) -> float:
+    """alpha / r, or alpha / sqrt(r) for rsLoRA (which keeps the update's size stable in r)."""
+    return cfg.alpha / math.sqrt(cfg.r) if cfg.use_rslora else cfg.alpha / cfg.r
+
+
+def layer_params(d_out: int, d_in: int, cfg: Config) -> int:
+    return cfg.r * (d_in + d_out)  # A: r·d_in, B: d_out·r
+
+
+class LoRALinear(nn.Module):
+    """Wraps a frozen linear layer ``base`` (W0) and adds (alpha / r) · B A x."""
+
+    def __init__(self, base: nn.Module, cfg: Config) -> None:
+        super().__init__()
+        self.base = base  # frozen W0: nn.Linear, GPT-2's Conv1D (stores W0ᵀ) or NF4Linear
+        self.d_out, self.d_in = linear_shape(base)
+        self.r = cfg.r
+        self.scaling = scaling(cfg)
+        like = factory_kwargs(base)
+        self.A = nn.Parameter(torch.empty(cfg.r, self.d_in, **like))  # (r, d_in)
+        self.B = nn.Parameter(torch.zeros(self.d_out, cfg.r, **like))  # (d_out, r): zero => ΔW = 0 at start
+        nn.init.kaiming_uniform_(self.A, a=math.sqrt(5))
+        self.dropout = nn.Dropout(cfg.dropout) if cfg.dropout > 0 else nn.Identity()
+        self.merged = False  # True while ΔW lives inside W0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.base(x)  # (..., d_out)
+        if self.merged:
+            return h
+        z = F.linear(self.dropout(x), self.A)  # (..., r)
+        return h + F.linear(z, self.B) * self.scaling  # (..., d_out)
+
+    def delta_weight(self) -> torch.Tensor:
+        """ΔW = (alpha / r) · B A, shape (d_out, d_in): the one truth for merge and tests."""
+        return self.scaling * (self.B @ self.A)
+
+    @torch.no_grad()
+    def merge(self) -> None:
+        """W0 <- W0 + ΔW; the forward pass then costs exactly the base layer's."""
+        if not self.merged:
+            W0 = base_weight(self.base)  # (d_out, d_in) view into the base's storage
+            W0 += self.delta_weight().to(W0.dtype)
+            self.merged = True
+
+    @torch.no_grad()
+    def unmerge(self) -> None:
+        if self.merged:
+            W0 = base_weight(self.base)
+            W0 -= self.delta_weight().to(W0.dtype)
+            self.merged = False
+
+    def extra_repr(self) -> str:
+        return f"d_in={self.d_in}, d_out={self.d_out}, r={self.r}, scaling={self.scaling:g}"
+
+
+def inject(model: nn.Module, cfg: Config, arch) -> None:
+    """Wrap every layer named in ``arch.targets`` in a ``LoRALinear``."""
+    wrap_targets(model, arch.targets, lambda base: LoRALinear(base, cfg))
+
+
+# ---------------------------------------------------------------- shared by the LoRA family
+def wrap_targets(model: nn.Module, names, make) -> None:
+    """Replace each named submodule ``m`` by ``make(m)`` (the wrapper keeps it as ``base``)."""
+    for name in names:
+        model.set_submodule(name, make(model.get_submodule(name)))
+
+
+def linear_shape(layer: nn.Module) -> tuple[int, int]:
+    """(d_out, d_in) of nn.Linear, GPT-2's Conv1D (weight stored (d_in, d_out)) or NF4Linear."""
+    if isinstance(layer, Conv1D):
+        return layer.nf, layer.nx
+    return layer.out_features, layer.in_features
+
+
+def base_weight(layer: nn.Module) -> torch.Tensor:
+    """W0 as a (d_out, d_in) view of the layer's own storage (Conv1D keeps W0ᵀ)."""
+    if isinstance(layer, Conv1D):
+        return layer.weight.T
+    if isinstance(layer, nn.Linear):
+        return layer.weight
+    raise TypeError(f"{type(layer).__name__} has no full-precision weight to merge into")
+
+
+def factory_kwargs(layer: nn.Module) -> dict:
+    """device and dtype for new adapter tensors: those of the base weight."""
+    if hasattr(layer, "compute_dtype"):  # NF4Linear: 4-bit codes, computes in this dtype
+        return {"device": layer.packed.device, "dtype": layer.compute_dtype}
+    return {"device": layer.weight.device, "dtype": layer.weight.dtype}

@@ -1,0 +1,35 @@
+"""LoRA-FA: Memory-efficient Low-rank Adaptation (Zhang et al., 2023, arXiv 2308.03303).
+
+    h = W0 x + (alpha / r) · B A x,     A frozen at its random init, only B trains
+
+With A frozen, B's gradient needs only the r-dimensional A x, not the d_in-dimensional
+input x, so the backward pass keeps far less activation memory (§3). The layer is
+LoRA's; the recipe is one line: A.requires_grad = False.
+Trainable per layer: r · d_out.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from peft_edu.methods import lora
+from peft_edu.methods.lora import LoRALinear
+
+USES_TARGETS = True
+
+
+@dataclass(frozen=True)
+class Config(lora.Config):
+    """LoRA's knobs (r, alpha, dropout, use_rslora); nothing else changes."""
+
+
+def layer_params(d_out: int, d_in: int, cfg: Config) -> int:
+    return cfg.r * d_out  # B only: (d_out, r)
+
+
+def inject(model: nn.Module, cfg: Config, arch) -> None:
+    lora.inject(model, cfg, arch)
+    for layer in model.modules():
+        if isinstance(layer, LoRALinear):
+            layer.A.requires_grad_(False)  # A stays a random projection (§3)

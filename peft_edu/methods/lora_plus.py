@@ -1,0 +1,50 @@
+"""LoRA+: Efficient Low Rank Adaptation of Large Models (Hayou et al., 2024, arXiv 2402.12354).
+
+    h = W0 x + (alpha / r) · B A x,     lr(B) = ratio · lr(A)
+
+In wide networks A and B need different learning rates for efficient feature learning
+(§3-4); the paper's rule of thumb is a ratio of 16. The layer is LoRA's unchanged: LoRA+
+is a recipe for the optimizer, given here as parameter groups.
+Trainable per layer: r · (d_in + d_out), like LoRA.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from peft_edu.methods import lora
+from peft_edu.methods.lora import LoRALinear
+
+USES_TARGETS = True
+
+
+@dataclass(frozen=True)
+class Config(lora.Config):
+    ratio: float = 16.0  # lr(B) / lr(A) (the paper's default rule of thumb, §4)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.ratio <= 0:
+            raise ValueError(f"ratio must be > 0, got {self.ratio}")
+
+
+def layer_params(d_out: int, d_in: int, cfg: Config) -> int:
+    return lora.layer_params(d_out, d_in, cfg)
+
+
+def inject(model: nn.Module, cfg: Config, arch) -> None:
+    lora.inject(model, cfg, arch)
+
+
+def param_groups(model: nn.Module, lr: float, ratio: float = 16.0) -> list[dict]:
+    """Optimizer parameter groups: every B at ``ratio * lr``, everything else trainable at ``lr``.
+
+    Use as ``torch.optim.AdamW(param_groups(model, 1e-4, 16), ...)``.
+    """
+    B_ids = {id(layer.B) for layer in model.modules() if isinstance(layer, LoRALinear)}
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    return [
+        {"params": [p for p in trainable if id(p) not in B_ids], "lr": lr},  # A (and the head)
+        {"params": [p for p in trainable if id(p) in B_ids], "lr": lr * ratio},  # B
+    ]

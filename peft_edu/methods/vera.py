@@ -1,0 +1,109 @@
+"""VeRA: Vector-based Random Matrix Adaptation (Kopiczko et al., 2023, arXiv 2310.11454).
+
+    h = W0 x + Λ_b B Λ_d A x
+
+A (r, d_in) and B (d_out, r) are random, frozen, and ONE pair serves every adapted layer
+of the model (§3.1); each layer learns only the diagonals b (d_out, init 0, so h = W0 x
+at step 0) and d (r, init 0.1) (§3.2). As in Hugging Face peft, the pair is drawn once at
+the largest d_in and d_out among the targets, and each layer uses its top-left slice.
+A and B are buffers (regenerated from a seed), not parameters.
+Trainable per layer: d_out + r.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from peft_edu.methods import lora
+from peft_edu.methods.lora import factory_kwargs, linear_shape
+
+USES_TARGETS = True
+
+
+@dataclass(frozen=True)
+class Config:
+    r: int = 256  # rank of the shared random pair (peft default 256; VeRA needs a large r)
+    d_initial: float = 0.1  # initial value of every entry of d (paper §3.2, peft default)
+    projection_seed: int = 0  # seed of the shared A and B (peft's projection_prng_key)
+    dropout: float = 0.0  # dropout on the input of the low-rank path
+
+    def __post_init__(self) -> None:
+        lora.check_rank(self.r)
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+
+def layer_params(d_out: int, d_in: int, cfg: Config) -> int:
+    return d_out + cfg.r  # b and d; A and B are shared buffers
+
+
+def _kaiming_uniform(shape: tuple[int, int], generator: torch.Generator) -> torch.Tensor:
+    """U(-sqrt(6 / fan_in), +sqrt(6 / fan_in)): Kaiming-uniform with ReLU gain, fan_in = shape[1]."""
+    bound = math.sqrt(6.0 / shape[1])
+    return torch.empty(shape).uniform_(-bound, bound, generator=generator)
+
+
+class VeRAShared(nn.Module):
+    """The model's one frozen random pair: vera_A (r, d_in_max), vera_B (d_out_max, r)."""
+
+    def __init__(self, r: int, d_in: int, d_out: int, seed: int, device=None, dtype=None) -> None:
+        super().__init__()
+        if torch.device(device or "cpu").type == "meta":  # shapes only (counting)
+            A, B = torch.empty(r, d_in, device="meta"), torch.empty(d_out, r, device="meta")
+        else:  # same draw order as peft: A first, then B, from one seeded CPU generator
+            g = torch.Generator(device="cpu").manual_seed(seed)
+            A, B = _kaiming_uniform((r, d_in), g), _kaiming_uniform((d_out, r), g)
+        self.register_buffer("vera_A", A.to(device=device, dtype=dtype))
+        self.register_buffer("vera_B", B.to(device=device, dtype=dtype))
+
+
+class VeRALinear(nn.Module):
+    """Wraps frozen W0; adds b ⊙ B (d ⊙ A x) with the model's shared A, B."""
+
+    def __init__(self, base: nn.Module, shared: VeRAShared, cfg: Config) -> None:
+        super().__init__()
+        self.base = base  # frozen W0
+        self.d_out, self.d_in = linear_shape(base)
+        self.r = cfg.r
+        self._shared = (shared,)  # a tuple, so the pair is not registered (and saved) once per layer
+        like = factory_kwargs(base)
+        self.d = nn.Parameter(torch.full((cfg.r,), cfg.d_initial, **like))  # (r,): Λ_d
+        self.b = nn.Parameter(torch.zeros(self.d_out, **like))  # (d_out,): Λ_b, zero => h = W0 x
+        self.dropout = nn.Dropout(cfg.dropout) if cfg.dropout > 0 else nn.Identity()
+        self.merged = False
+
+    @property
+    def A(self) -> torch.Tensor:
+        return self._shared[0].vera_A[:, : self.d_in]  # (r, d_in) slice of the shared A
+
+    @property
+    def B(self) -> torch.Tensor:
+        return self._shared[0].vera_B[: self.d_out, :]  # (d_out, r) slice of the shared B
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.base(x)  # (..., d_out)
+        if self.merged:
+            return h
+        z = self.d * F.linear(self.dropout(x), self.A)  # (..., r): Λ_d A x
+        return h + self.b * F.linear(z, self.B)  # (..., d_out): + Λ_b B Λ_d A x
+
+    def delta_weight(self) -> torch.Tensor:
+        """ΔW = Λ_b B Λ_d A, shape (d_out, d_in)."""
+        return (self.b[:, None] * self.B) @ (self.d[:, None] * self.A)
+
+    merge = lora.LoRALinear.merge  # W0 <- W0 + ΔW, the same code as LoRA's
+    unmerge = lora.LoRALinear.unmerge
+
+
+def inject(model: nn.Module, cfg: Config, arch) -> None:
+    """Draw the shared pair at the largest target shape, attach it once, wrap the targets."""
+    shapes = [linear_shape(model.get_submodule(n)) for n in arch.targets]
+    like = factory_kwargs(model.get_submodule(arch.targets[0]))
+    shared = VeRAShared(cfg.r, max(s[1] for s in shapes), max(s[0] for s in shapes),
+                        cfg.projection_seed, **like)
+    model.vera_shared = shared  # registered once, at the root: moves with .to(), saved once
+    lora.wrap_targets(model, arch.targets, lambda base: VeRALinear(base, shared, cfg))

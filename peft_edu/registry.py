@@ -1,0 +1,458 @@
+"""The one registry of methods: every page, count, training run, quiz and test reads it.
+
+Adding a method = one module in ``peft_edu/methods/<key>.py`` (see that package's
+docstring for the protocol) plus one ``MethodSpec`` below.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    key: str  # registry key, also the module name in peft_edu/methods and the page URL
+    name: str  # display name
+    year: int  # year of the paper
+    paper: str  # paper title
+    arxiv: str  # arXiv id, e.g. "2106.09685"
+    idea: str  # one paragraph in plain English
+    formula: str  # LaTeX of the forward pass (or update rule)
+    symbols: tuple[tuple[str, str], ...]  # (LaTeX symbol, meaning) for every symbol in formula
+    trainable: str  # what trains
+    frozen: str  # what stays frozen
+    count_formula: str  # LaTeX of the trainable count
+    family: str  # "baseline" | "low-rank" | "quantized" | "soft prompt" | "additive" | "scaling"
+    mergeable: bool  # can the update be folded into W0 (no extra inference cost)?
+    inference_cost: str  # extra cost at inference when not merged
+    memory_note: str  # where the memory goes / is saved
+    pros: tuple[str, ...]
+    cons: tuple[str, ...]
+    when: str  # when to use it
+    related: tuple[str, ...]  # keys of related methods
+    size_knob: str  # the main size knob of the page slider: "r", "n_tokens", "bottleneck" or ""
+    hf_peft_type: str | None  # Hugging Face PEFT's peft_type, or None where PEFT has no such method
+
+    @property
+    def arxiv_url(self) -> str:
+        return f"https://arxiv.org/abs/{self.arxiv}"
+
+    @property
+    def module(self) -> str:
+        """Import path of the method's implementation."""
+        return f"peft_edu.methods.{self.key}"
+
+
+_LORA_SYMBOLS = (
+    (r"W_0", r"frozen pretrained weight, $d_{out}\times d_{in}$"),
+    (r"A", r"down-projection, $r\times d_{in}$"),
+    (r"B", r"up-projection, $d_{out}\times r$ (starts at zero)"),
+    (r"r", "rank of the update"),
+    (r"\alpha", r"scaling constant; the update is scaled by $\alpha/r$"),
+)
+
+_SPECS = (
+    MethodSpec(
+        key="full",
+        name="Full fine-tuning",
+        year=2018,
+        paper="BERT: Pre-training of Deep Bidirectional Transformers for Language Understanding",
+        arxiv="1810.04805",
+        idea=(
+            "The baseline every PEFT method is measured against: start from the pretrained "
+            "weights and let gradient descent change every single one of them. It is the most "
+            "flexible option, but each weight needs a gradient and (with Adam) two optimizer "
+            "states during training, and every fine-tuned task produces a full copy of the model."
+        ),
+        formula=r"W \leftarrow W - \eta \, \nabla_W \mathcal{L} \quad \text{for every } W",
+        symbols=(
+            (r"W", "any weight matrix of the model"),
+            (r"\eta", "learning rate"),
+            (r"\mathcal{L}", "training loss"),
+        ),
+        trainable="every weight of the model",
+        frozen="nothing",
+        count_formula=r"d_{out}\, d_{in}",
+        family="baseline",
+        mergeable=True,
+        inference_cost="none (the result is a normal model)",
+        memory_note="weights + gradients + two Adam states for every parameter (about 16 bytes per parameter in mixed precision)",
+        pros=("Highest capacity: can change anything", "No extra modules at inference"),
+        cons=(
+            "Memory for gradients and optimizer states of every weight",
+            "A full model copy per task",
+            "Easy to overfit small datasets",
+        ),
+        when="When you have lots of data and compute, or the task is far from pre-training.",
+        related=("lora", "adapter"),
+        size_knob="",
+        hf_peft_type=None,
+    ),
+    MethodSpec(
+        key="lora",
+        name="LoRA",
+        year=2021,
+        paper="LoRA: Low-Rank Adaptation of Large Language Models",
+        arxiv="2106.09685",
+        idea=(
+            "The change that fine-tuning makes to a weight matrix tends to have low intrinsic "
+            "rank. LoRA freezes the pretrained matrix and learns the change as the product of two "
+            "thin matrices, B times A, whose inner size r is tiny (4, 8, 16). Because B starts "
+            "at zero, training starts exactly from the pretrained model, and after training "
+            "B·A can be added into the weight so inference costs nothing extra."
+        ),
+        formula=r"h = W_0 x + \frac{\alpha}{r} B A x",
+        symbols=_LORA_SYMBOLS + ((r"x", "layer input"), (r"h", "layer output")),
+        trainable="A and B of each adapted layer",
+        frozen=r"W0 and everything not adapted",
+        count_formula=r"r\,(d_{in} + d_{out})",
+        family="low-rank",
+        mergeable=True,
+        inference_cost="none after merging; one extra thin matmul pair if kept separate",
+        memory_note="no gradients or optimizer states for W0; activations still stored for backprop",
+        pros=(
+            "Orders of magnitude fewer trainable parameters",
+            "Mergeable: zero inference latency",
+            "Tiny adapter files, one base model for many tasks",
+        ),
+        cons=("Rank caps how much the weight can change", "Still stores activations of the whole model"),
+        when="The default choice for adapting a large model on a single GPU.",
+        related=("lora_fa", "lora_plus", "dora", "qlora", "vera", "delta_lora"),
+        size_knob="r",
+        hf_peft_type="LORA",
+    ),
+    MethodSpec(
+        key="lora_fa",
+        name="LoRA-FA",
+        year=2023,
+        paper="LoRA-FA: Memory-efficient Low-rank Adaptation for Large Language Models Fine-tuning",
+        arxiv="2308.03303",
+        idea=(
+            "LoRA-FA (frozen-A) keeps LoRA's layer but never trains the down-projection A: it "
+            "stays at its random initialisation and only B learns. The gradient of B needs only "
+            "the r-dimensional projection A·x, not the full input x, so far less activation "
+            "memory is kept for the backward pass, and half of LoRA's parameters stop training."
+        ),
+        formula=r"h = W_0 x + \frac{\alpha}{r} B A x,\quad A \text{ frozen}",
+        symbols=_LORA_SYMBOLS,
+        trainable="B of each adapted layer",
+        frozen="W0 and A",
+        count_formula=r"r\, d_{out}",
+        family="low-rank",
+        mergeable=True,
+        inference_cost="none after merging",
+        memory_note="stores the r-dim A·x instead of the d_in-dim input for B's gradient",
+        pros=("Half the trainable parameters of LoRA", "Less activation memory"),
+        cons=("A random, fixed A limits which subspace of inputs is used",),
+        when="When activation memory, not parameter count, is your bottleneck.",
+        related=("lora", "vera"),
+        size_knob="r",
+        hf_peft_type="LORA",
+    ),
+    MethodSpec(
+        key="vera",
+        name="VeRA",
+        year=2023,
+        paper="VeRA: Vector-based Random Matrix Adaptation",
+        arxiv="2310.11454",
+        idea=(
+            "VeRA takes LoRA's idea further: one pair of random matrices A and B is drawn once "
+            "and shared, frozen, by every layer of the model. Each layer learns only two "
+            "scaling vectors: d scales the r directions of A, b scales the output rows. That is "
+            "d_out + r numbers per layer, often ten times fewer than LoRA even at a large rank."
+        ),
+        formula=r"h = W_0 x + \Lambda_b B \Lambda_d A x",
+        symbols=(
+            (r"W_0", r"frozen pretrained weight, $d_{out}\times d_{in}$"),
+            (r"A", r"shared frozen random matrix, $r\times d_{in}$"),
+            (r"B", r"shared frozen random matrix, $d_{out}\times r$"),
+            (r"\Lambda_d", r"diagonal matrix of the trainable vector $d$ (length $r$, init 0.1)"),
+            (r"\Lambda_b", r"diagonal matrix of the trainable vector $b$ (length $d_{out}$, init 0)"),
+        ),
+        trainable="vectors b and d of each adapted layer",
+        frozen="W0 and the shared random A, B (buffers, not parameters)",
+        count_formula=r"d_{out} + r",
+        family="low-rank",
+        mergeable=True,
+        inference_cost="none after merging",
+        memory_note="A and B are stored once for the whole model and regenerated from a seed",
+        pros=("Extremely few parameters", "Adapter files of a few kilobytes"),
+        cons=("Needs a large r to match LoRA", "Random projections can be less expressive"),
+        when="Many tasks or users per base model where adapter size dominates.",
+        related=("lora", "lora_fa"),
+        size_knob="r",
+        hf_peft_type="VERA",
+    ),
+    MethodSpec(
+        key="delta_lora",
+        name="Delta-LoRA",
+        year=2023,
+        paper="Delta-LoRA: Fine-Tuning High-Rank Parameters with the Delta of Low-Rank Matrices",
+        arxiv="2309.02411",
+        idea=(
+            "Delta-LoRA trains A and B like LoRA, but after every optimizer step it also moves "
+            "the pretrained weight W by the change of the product B·A in that step, scaled by "
+            "λ. W never gets a gradient or optimizer state, so memory stays LoRA-like, yet over "
+            "many steps W accumulates a change of higher rank than r."
+        ),
+        formula=(
+            r"W \leftarrow W + \lambda\,\frac{\alpha}{r}\,\big(B_{t+1}A_{t+1} - B_t A_t\big)"
+            r"\quad (t \ge K)"
+        ),
+        symbols=_LORA_SYMBOLS
+        + (
+            (r"\lambda", "update ratio (paper: 2)"),
+            (r"K", "step from which W starts to move (paper: 500)"),
+            (r"t", "optimizer step"),
+        ),
+        trainable="A and B; W moves without gradients",
+        frozen="nothing receives gradients except A and B",
+        count_formula=r"r\,(d_{in} + d_{out})",
+        family="low-rank",
+        mergeable=True,
+        inference_cost="none after merging",
+        memory_note="like LoRA: W gets no gradient or optimizer state",
+        pros=("Higher-rank total update for LoRA's memory", "Mergeable"),
+        cons=("The adapter is not separable: W itself changes", "Two more hyperparameters (λ, K)"),
+        when="When LoRA underfits but full fine-tuning does not fit in memory.",
+        related=("lora",),
+        size_knob="r",
+        hf_peft_type=None,
+    ),
+    MethodSpec(
+        key="lora_plus",
+        name="LoRA+",
+        year=2024,
+        paper="LoRA+: Efficient Low Rank Adaptation of Large Models",
+        arxiv="2402.12354",
+        idea=(
+            "LoRA+ keeps the LoRA layer exactly as it is and changes only the optimizer: B gets "
+            "a larger learning rate than A (the paper's rule of thumb: 16 times). In wide "
+            "models, A and B play different roles, and one shared learning rate makes feature "
+            "learning inefficient; a ratio fixes that and often trains faster."
+        ),
+        formula=r"h = W_0 x + \frac{\alpha}{r} B A x,\qquad \eta_B = \lambda\,\eta_A",
+        symbols=_LORA_SYMBOLS
+        + ((r"\eta_A, \eta_B", "learning rates of A and B"), (r"\lambda", "learning-rate ratio (about 16)")),
+        trainable="A and B (two optimizer parameter groups)",
+        frozen="W0",
+        count_formula=r"r\,(d_{in} + d_{out})",
+        family="low-rank",
+        mergeable=True,
+        inference_cost="none after merging",
+        memory_note="identical to LoRA",
+        pros=("Free speed-up: same parameters, same memory", "One extra knob"),
+        cons=("The ratio is another hyperparameter",),
+        when="Whenever you use LoRA and want faster convergence.",
+        related=("lora",),
+        size_knob="r",
+        hf_peft_type="LORA",
+    ),
+    MethodSpec(
+        key="dora",
+        name="DoRA",
+        year=2024,
+        paper="DoRA: Weight-Decomposed Low-Rank Adaptation",
+        arxiv="2402.09353",
+        idea=(
+            "DoRA splits each weight into a magnitude (the length of each output row) and a "
+            "direction (the unit row). The direction is adapted with LoRA, the magnitude is a "
+            "trainable vector m. Full fine-tuning changes magnitude and direction somewhat "
+            "independently; DoRA lets a low-rank method do the same, which often closes part of "
+            "the gap to full fine-tuning."
+        ),
+        formula=r"W' = m \odot \frac{W_0 + \frac{\alpha}{r} B A}{\lVert W_0 + \frac{\alpha}{r} B A \rVert_{row}}",
+        symbols=_LORA_SYMBOLS
+        + (
+            (r"m", r"trainable magnitude, one per output row (init $\lVert W_0\rVert_{row}$)"),
+            (r"\lVert\cdot\rVert_{row}", r"norm of each output row over $d_{in}$ (detached in backward)"),
+        ),
+        trainable="A, B and the magnitude vector m",
+        frozen="W0",
+        count_formula=r"r\,(d_{in} + d_{out}) + d_{out}",
+        family="low-rank",
+        mergeable=True,
+        inference_cost="none after merging; the row norm costs extra while training",
+        memory_note="slightly more than LoRA: the adapted weight is formed to take its norm",
+        pros=("Often closer to full fine-tuning than LoRA", "Mergeable"),
+        cons=("Slower training steps than LoRA",),
+        when="When LoRA's quality falls short at the same rank.",
+        related=("lora",),
+        size_knob="r",
+        hf_peft_type="LORA",
+    ),
+    MethodSpec(
+        key="qlora",
+        name="QLoRA",
+        year=2023,
+        paper="QLoRA: Efficient Finetuning of Quantized LLMs",
+        arxiv="2305.14314",
+        idea=(
+            "QLoRA stores the frozen base model in 4 bits with the NormalFloat (NF4) data type, "
+            "whose 16 levels are placed where normally distributed weights are dense. Each "
+            "block of 64 weights shares one scale, and those scales are quantized again (double "
+            "quantization). The weights are dequantized on the fly in each forward pass, and "
+            "LoRA adapters in full precision learn on top — a 65B model fits on one 48 GB GPU."
+        ),
+        formula=r"h = \mathrm{dequant}_{NF4}(W_0)\, x + \frac{\alpha}{r} B A x",
+        symbols=_LORA_SYMBOLS
+        + ((r"\mathrm{dequant}_{NF4}", "4-bit codes × per-block absmax scale, back to floats"),),
+        trainable="LoRA's A and B",
+        frozen="W0, stored as 4-bit NF4 codes plus block scales",
+        count_formula=r"r\,(d_{in} + d_{out})",
+        family="quantized",
+        mergeable=False,
+        inference_cost="dequantization on every forward; merging would need re-quantization",
+        memory_note="about 4.127 bits per frozen weight with double quantization",
+        pros=("Base weights take a quarter of 16-bit memory", "Quality close to 16-bit LoRA"),
+        cons=("Slower steps (dequantization)", "Small quantization error in the base"),
+        when="When the model does not fit in GPU memory in 16 bits.",
+        related=("lora",),
+        size_knob="r",
+        hf_peft_type="LORA",
+    ),
+    MethodSpec(
+        key="prompt_tuning",
+        name="Prompt tuning",
+        year=2021,
+        paper="The Power of Scale for Parameter-Efficient Prompt Tuning",
+        arxiv="2104.08691",
+        idea=(
+            "Instead of changing any weight, prompt tuning learns a handful of 'virtual token' "
+            "embeddings that are prepended to every input. The whole model stays frozen; "
+            "gradients flow back through it only to update these vectors. It is the soft, "
+            "learned version of writing a good prompt, and gets close to full fine-tuning on "
+            "very large models."
+        ),
+        formula=r"\tilde{X} = [P; X],\quad P \in \mathbb{R}^{n \times d}",
+        symbols=(
+            (r"P", "trainable virtual-token embeddings"),
+            (r"X", "embeddings of the real input tokens"),
+            (r"n", "number of virtual tokens"),
+            (r"d", "model (embedding) width"),
+        ),
+        trainable="n virtual-token embeddings",
+        frozen="the entire model",
+        count_formula=r"n\, d",
+        family="soft prompt",
+        mergeable=False,
+        inference_cost="n more tokens in every sequence",
+        memory_note="tiny parameter count, but backprop still runs through the whole model",
+        pros=("Fewest parameters of all", "One frozen model serves mixed-task batches"),
+        cons=("Weak on small models", "Uses part of the context window", "Sensitive to initialisation"),
+        when="Very large models and many tasks served from one deployment.",
+        related=("prefix_tuning",),
+        size_knob="n_tokens",
+        hf_peft_type="PROMPT_TUNING",
+    ),
+    MethodSpec(
+        key="prefix_tuning",
+        name="Prefix tuning",
+        year=2021,
+        paper="Prefix-Tuning: Optimizing Continuous Prompts for Generation",
+        arxiv="2101.00190",
+        idea=(
+            "Prefix tuning prepends trainable vectors not to the input but to the keys and "
+            "values of attention in every layer. Each layer's tokens can attend to these virtual "
+            "positions, which steer the model more strongly than input-only prompts at the "
+            "same length, while the model's own weights stay frozen."
+        ),
+        formula=r"\mathrm{head} = \mathrm{Attn}\big(x W_q,\ [P_k; x W_k],\ [P_v; x W_v]\big)",
+        symbols=(
+            (r"P_k, P_v", r"trainable prefix keys and values, $n\times d$ per layer"),
+            (r"W_q, W_k, W_v", "frozen attention projections"),
+            (r"n", "number of virtual tokens"),
+        ),
+        trainable="n key and n value vectors in every layer",
+        frozen="the entire model",
+        count_formula=r"n \cdot L \cdot 2\, d",
+        family="soft prompt",
+        mergeable=False,
+        inference_cost="n more keys/values in every attention layer",
+        memory_note="small parameter count; attention over n extra positions",
+        pros=("Stronger than prompt tuning at small sizes", "No weight changes"),
+        cons=("Can be unstable to train", "Extra attention cost"),
+        when="Generation tasks with a frozen shared model.",
+        related=("prompt_tuning",),
+        size_knob="n_tokens",
+        hf_peft_type="PREFIX_TUNING",
+    ),
+    MethodSpec(
+        key="adapter",
+        name="Adapter layers",
+        year=2019,
+        paper="Parameter-Efficient Transfer Learning for NLP",
+        arxiv="1902.00751",
+        idea=(
+            "Houlsby adapters insert small bottleneck layers inside every transformer block, "
+            "after the attention and after the feed-forward sub-layer. Each squeezes the hidden "
+            "state down to m dimensions, applies a non-linearity and projects back up, added as "
+            "a residual. Initialised near zero, the model starts as the pretrained one."
+        ),
+        formula=r"h \leftarrow h + W_{up}\, f(W_{down} h + b_{down}) + b_{up}",
+        symbols=(
+            (r"W_{down}", r"down-projection, $m\times d$"),
+            (r"W_{up}", r"up-projection, $d\times m$ (near zero at start)"),
+            (r"f", "non-linearity (GELU)"),
+            (r"m", "bottleneck size"),
+            (r"d", "model width"),
+        ),
+        trainable="two bottleneck adapters per block",
+        frozen="all pretrained weights",
+        count_formula=r"2\,d\,m + d + m \ \text{per adapter}",
+        family="additive",
+        mergeable=False,
+        inference_cost="two extra small layers per block, run in sequence",
+        memory_note="few parameters; the extra layers add activations",
+        pros=("Modular: swap adapters per task", "Strong results with few parameters"),
+        cons=("Adds inference latency (not mergeable)",),
+        when="Multi-task setups where adapters are swapped; when latency is not critical.",
+        related=("ia3", "lora"),
+        size_knob="bottleneck",
+        hf_peft_type=None,
+    ),
+    MethodSpec(
+        key="ia3",
+        name="(IA)³",
+        year=2022,
+        paper="Few-Shot Parameter-Efficient Fine-Tuning is Better and Cheaper than In-Context Learning",
+        arxiv="2205.05638",
+        idea=(
+            "(IA)³ — Infused Adapter by Inhibiting and Amplifying Inner Activations — learns "
+            "three vectors per block that rescale the attention keys, the attention values and "
+            "the feed-forward activations element by element. Starting from ones, they only "
+            "turn existing features up or down, which is enough for few-shot adaptation with "
+            "about a hundredth of LoRA's parameters."
+        ),
+        formula=r"k = l_k \odot (W_k x),\quad v = l_v \odot (W_v x),\quad h = W_{down}\,(l_{ff} \odot a)",
+        symbols=(
+            (r"l_k, l_v", "trainable scales of keys and values (init 1)"),
+            (r"l_{ff}", "trainable scale of the feed-forward activation (init 1)"),
+            (r"a", "input of the feed-forward down-projection"),
+            (r"\odot", "element-wise product"),
+        ),
+        trainable="scaling vectors l_k, l_v, l_ff per block",
+        frozen="all weights",
+        count_formula=r"d_{out}\ (\text{k, v}),\ d_{in}\ (\text{FFN})",
+        family="scaling",
+        mergeable=True,
+        inference_cost="none after merging into the scaled weights",
+        memory_note="almost no parameters; activations as usual",
+        pros=("Tiny: a few vectors per block", "Mergeable"),
+        cons=("Only rescales existing features: less capacity",),
+        when="Few-shot adaptation and very many task variants.",
+        related=("adapter", "vera"),
+        size_knob="",
+        hf_peft_type="IA3",
+    ),
+)
+
+#: key -> MethodSpec, in teaching order (baseline first).
+METHODS: dict[str, MethodSpec] = {spec.key: spec for spec in _SPECS}
+
+
+def get_method(key: str) -> MethodSpec:
+    """Look a method up by key, with an error that lists the valid keys."""
+    try:
+        return METHODS[key]
+    except KeyError:
+        raise ValueError(f"unknown method {key!r}; choose one of: {', '.join(METHODS)}") from None

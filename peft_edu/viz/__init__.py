@@ -1,0 +1,9 @@
+"""Plotly figure builders: pure functions that return ``go.Figure``; no Streamlit here.
+
+One visual language across the app (DESIGN.md): frozen weights in grey/blue, trainable
+tensors in a warm colour, numbers with thousands separators, every chart titled with
+labelled axes and units. Submodules group figures by page.
+"""
+from peft_edu.viz.style import FROZEN, FROZEN_SCALE, TRAINABLE, TRAINABLE_SCALE, fmt_int
+
+__all__ = ["FROZEN", "FROZEN_SCALE", "TRAINABLE", "TRAINABLE_SCALE", "fmt_int"]

@@ -1,0 +1,40 @@
+"""In a real browser: start a quiz, answer a question, see the feedback and the explanation."""
+from __future__ import annotations
+
+import re
+
+from tests.e2e.conftest import assert_no_exception, screenshot, wait_for_app_idle
+
+FEEDBACK = re.compile(r"Correct\.|Not quite\.")
+
+
+def _answer_first_question(main) -> None:
+    """Whatever kind the first question is: pick the first option, or type a number."""
+    main.locator('[data-testid="stCheckbox"], [data-testid="stRadio"], [data-testid="stTextInput"]').first.wait_for()
+    if main.locator('[data-testid="stRadio"]').count():
+        main.locator('[data-testid="stRadio"] [role="radiogroup"] label').first.click()
+    elif main.locator('[data-testid="stCheckbox"]').count():
+        main.locator('[data-testid="stCheckbox"] label').first.click()
+    else:
+        box = main.locator('[data-testid="stTextInput"] input')
+        box.fill("1,000")
+        box.press("Enter")
+
+
+def test_answer_a_question_and_see_feedback(app_url, page):
+    page.goto(f"{app_url}/quiz")
+    wait_for_app_idle(page)
+    main = page.locator('[data-testid="stMain"]')
+    main.get_by_role("button", name="Start quiz").click()
+    main.get_by_text("Question 1 of 10").wait_for()
+    _answer_first_question(main)
+    page.wait_for_timeout(500)  # let the widget's value reach the server
+    main.get_by_role("button", name="Check answer").click()
+
+    feedback = main.locator('[data-testid="stAlert"]').filter(has_text=FEEDBACK)
+    feedback.first.wait_for()
+    alerts = main.locator('[data-testid="stAlert"]').all_inner_texts()
+    assert sum(len(a) for a in alerts) > 80, alerts  # the explanation comes with the verdict
+    main.get_by_role("button", name="Next question").wait_for()
+    assert_no_exception(page, "quiz")
+    screenshot(page, "quiz-feedback")

@@ -1,0 +1,249 @@
+"""Classroom load test: one `streamlit run app.py`, many real browser sessions at once.
+
+Run it directly for the report (loopback only, bounded in time):
+
+    python -m tests.load.classroom --sessions 20 --trainers 5
+
+Each learner session (a Playwright context on Debian's Chromium) opens the home page, a
+method page (moves its slider), the calculator (moves a slider) and the quiz (answers a
+question). `--trainers` of them start a live fine-tune in the lab at the same moment.
+It reports page response times (median, p95) without and with training running, how the
+queued runs proceed, errors seen, and the server's memory before, during and after.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("PEFT_LAB_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+IDLE_JS = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+LEARNER_PAGES = ("home", "lora", "calculator", "quiz")
+
+
+@dataclass
+class Report:
+    times_idle: list[float] = field(default_factory=list)  # page response times, no training
+    times_busy: list[float] = field(default_factory=list)  # page response times, training running
+    errors: list[str] = field(default_factory=list)
+    memory_mb: dict[str, float] = field(default_factory=dict)
+    runs: list[str] = field(default_factory=list)  # what the trainers' lab pages said
+    wall_s: float = 0.0
+
+    def summary(self) -> dict:
+        def stats(xs: list[float]) -> dict:
+            if not xs:
+                return {"n": 0}
+            xs = sorted(xs)
+            p95 = xs[min(len(xs) - 1, int(round(0.95 * (len(xs) - 1))))]
+            return {"n": len(xs), "median_s": round(statistics.median(xs), 2), "p95_s": round(p95, 2)}
+
+        return {
+            "page_response_no_training": stats(self.times_idle),
+            "page_response_during_training": stats(self.times_busy),
+            "errors": self.errors,
+            "server_memory_mb": self.memory_mb,
+            "runs": self.runs,
+            "wall_s": round(self.wall_s, 1),
+        }
+
+
+def server_rss_mb(proc: psutil.Process) -> float:
+    procs = [proc, *proc.children(recursive=True)]
+    return sum(p.memory_info().rss for p in procs if p.is_running()) / 1e6
+
+
+def start_server(port: int) -> subprocess.Popen:
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
+               PEFT_LAB_MAX_RUNS=os.environ.get("PEFT_LAB_MAX_RUNS", "1"))
+    log = open(ROOT / "test-output" / "streamlit-load.log", "w")
+    return subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1",
+         "--server.disconnectedSessionTTL", "2", "--client.showErrorDetails", "full"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+
+
+def wait_healthy(url: str, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError("server did not start")
+
+
+async def open_page(page, url: str, report: Report, busy: asyncio.Event, name: str) -> None:
+    """Navigate and time until the script has finished and no exception is shown."""
+    t0 = time.monotonic()
+    await page.goto(url, wait_until="domcontentloaded")
+    await page.wait_for_selector('[data-testid="stMainBlockContainer"] h1', timeout=120_000)
+    await page.wait_for_function(IDLE_JS, timeout=120_000)
+    elapsed = time.monotonic() - t0
+    (report.times_busy if busy.is_set() else report.times_idle).append(elapsed)
+    await check_errors(page, report, name)
+
+
+async def check_errors(page, report: Report, where: str) -> None:
+    errors = page.locator('[data-testid="stException"]')
+    if await errors.count():
+        report.errors.append(f"{where}: {(await errors.first.inner_text())[:300]}")
+
+
+async def nudge_slider(page, report: Report, where: str) -> None:
+    """Move the first slider on the page one step with the keyboard, wait for the rerun."""
+    thumbs = page.locator('[data-testid="stSlider"] [role="slider"]')
+    if await thumbs.count() == 0:
+        return
+    await thumbs.first.focus()
+    await page.keyboard.press("ArrowRight")
+    await page.wait_for_timeout(300)
+    await page.wait_for_function(IDLE_JS, timeout=120_000)
+    await check_errors(page, report, where + " (slider)")
+
+
+async def answer_quiz(page, report: Report) -> None:
+    await page.get_by_role("button", name="Start quiz").click()
+    check = page.get_by_role("button", name="Check answer")
+    await check.wait_for(timeout=60_000)
+    radios = page.locator('[data-testid="stRadio"] label')
+    boxes = page.locator('[data-testid="stCheckbox"] label')
+    if await radios.count():
+        await radios.first.click()
+    elif await boxes.count():
+        await boxes.first.click()
+    else:
+        field_ = page.locator('[data-testid="stNumberInput"] input')
+        if await field_.count():
+            await field_.first.fill("1000")
+            await field_.first.press("Enter")
+    await page.wait_for_function(IDLE_JS, timeout=60_000)
+    await check.click()
+    await page.wait_for_function(IDLE_JS, timeout=60_000)
+    await check_errors(page, report, "quiz (answer)")
+
+
+async def learner(browser, base: str, report: Report, busy: asyncio.Event, idx: int) -> None:
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    page.set_default_timeout(120_000)
+    try:
+        for name in LEARNER_PAGES:
+            await open_page(page, f"{base}/{name}", report, busy, name)
+            if name in ("lora", "calculator"):
+                await nudge_slider(page, report, name)
+            if name == "quiz":
+                await answer_quiz(page, report)
+    except Exception as exc:  # a timeout or a broken page is an error of the run, not a crash
+        report.errors.append(f"learner {idx}: {type(exc).__name__}: {str(exc)[:300]}")
+    finally:
+        await context.close()
+
+
+async def trainer(browser, base: str, report: Report, busy: asyncio.Event, go: asyncio.Event,
+                  idx: int, run_seconds: float) -> None:
+    """Open the lab, wait for everyone, press Start together, watch, then close the tab."""
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    page.set_default_timeout(120_000)
+    try:
+        await open_page(page, f"{base}/lab", report, busy, "lab")
+        await go.wait()
+        await page.get_by_role("button", name="Start", exact=False).first.click()
+        busy.set()
+        await page.wait_for_timeout(run_seconds * 1000)
+        text = await page.locator('[data-testid="stMainBlockContainer"]').inner_text()
+        lines = [ln for ln in text.splitlines() if any(
+            w in ln.lower() for w in ("queue", "step", "running", "accuracy", "finished"))]
+        report.runs.append(f"trainer {idx}: " + " | ".join(lines[:4]))
+        await check_errors(page, report, f"lab (trainer {idx})")
+    except Exception as exc:
+        report.errors.append(f"trainer {idx}: {type(exc).__name__}: {str(exc)[:300]}")
+    finally:
+        await context.close()  # closing the tab mid-run must stop the run (heartbeat)
+
+
+async def run_load(sessions: int, trainers: int, port: int, run_seconds: float) -> Report:
+    from playwright.async_api import async_playwright
+
+    report = Report()
+    (ROOT / "test-output").mkdir(exist_ok=True)
+    server = start_server(port)
+    proc = psutil.Process(server.pid)
+    base = f"http://127.0.0.1:{port}"
+    t0 = time.monotonic()
+    try:
+        wait_healthy(base)
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            busy, go = asyncio.Event(), asyncio.Event()
+            warm = Report()  # one warm-up visit fills the shared caches (not a leak)
+            await learner(browser, base, warm, asyncio.Event(), -1)
+            report.errors.extend(warm.errors)
+            await asyncio.sleep(3)
+            report.memory_mb["start"] = round(server_rss_mb(proc), 1)
+            learners = [learner(browser, base, report, busy, i) for i in range(sessions - trainers)]
+            trains = [trainer(browser, base, report, busy, go, i, run_seconds) for i in range(trainers)]
+
+            async def release() -> None:
+                await asyncio.sleep(2)
+                go.set()
+
+            async def sample_memory() -> None:
+                peak = 0.0
+                while not go.is_set() or busy.is_set():
+                    peak = max(peak, server_rss_mb(proc))
+                    report.memory_mb["during_peak"] = round(peak, 1)
+                    await asyncio.sleep(1)
+
+            sampler = asyncio.create_task(sample_memory())
+            await asyncio.gather(*trains, *learners, release())
+            busy.clear()
+            await sampler
+            await browser.close()
+        await asyncio.sleep(8)  # sessions expire (disconnectedSessionTTL=2) and runs stop
+        report.memory_mb["after"] = round(server_rss_mb(proc), 1)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        gc.collect()
+    report.wall_s = time.monotonic() - t0
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=20)
+    parser.add_argument("--trainers", type=int, default=5)
+    parser.add_argument("--port", type=int, default=8611)
+    parser.add_argument("--run-seconds", type=float, default=20.0)
+    args = parser.parse_args(argv)
+    report = asyncio.run(run_load(args.sessions, args.trainers, args.port, args.run_seconds))
+    print(json.dumps(report.summary(), indent=2))
+    return 1 if report.errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,21 @@
+"""A class of 20 learners on one server, 5 of them fine-tuning at once: no error, no leak."""
+import asyncio
+import json
+
+import pytest
+
+from tests.e2e.conftest import _require_browser
+from tests.load.classroom import run_load
+
+
+@pytest.mark.timeout(900)
+def test_twenty_sessions_five_trainers():
+    _require_browser()
+    report = asyncio.run(run_load(sessions=20, trainers=5, port=8611, run_seconds=20))
+    summary = report.summary()
+    print("\nCLASSROOM LOAD REPORT\n" + json.dumps(summary, indent=2))
+    assert report.errors == []
+    assert summary["page_response_no_training"]["n"] > 0
+    assert len(report.runs) == 5
+    mem = report.memory_mb
+    assert mem["after"] <= 1.10 * mem["start"], f"server memory did not come back: {mem}"

@@ -1,0 +1,154 @@
+"""save_adapter / load_adapter: Hugging Face PEFT's format, checked by peft itself.
+
+An adapter written by peft_edu must load with ``PeftModel.from_pretrained(base, dir)`` and
+give the same logits; peft's own saved adapters must load into peft_edu; every method
+round-trips through ``load_adapter``; bad input gets clear errors.
+"""
+import copy
+import json
+import warnings
+
+import pytest
+import torch
+from peft import LoraConfig, PeftConfig, PeftModel, PromptTuningConfig, get_peft_model
+from safetensors import safe_open
+
+import peft_edu
+from peft_edu.models import load_pretrained
+from tests.test_additive import batch, tiny_bert, tiny_gpt2
+
+PEFT_METHODS = {"lora": {"r": 4}, "lora_fa": {"r": 4}, "lora_plus": {"r": 4}, "dora": {"r": 4},
+                "vera": {"r": 4}, "qlora": {"r": 4}, "prompt_tuning": {"n_tokens": 3},
+                "prefix_tuning": {"n_tokens": 3}, "ia3": {}}
+OWN_METHODS = {"adapter": {"bottleneck": 4}, "delta_lora": {"r": 4}}
+FAMILIES = {"bert": tiny_bert, "gpt2": tiny_gpt2}
+
+
+def trained(base, method, **config):
+    """``method`` applied to a copy of ``base``, its tensors moved away from their init."""
+    model = peft_edu.apply(copy.deepcopy(base), method, **config)
+    gen = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.requires_grad or name.endswith(".A"):  # LoRA-FA's frozen A is saved too
+                p.add_(0.1 * torch.randn(p.shape, generator=gen))
+    return model
+
+
+def logits(model, family):
+    ids, mask = batch(vocab=model.config.vocab_size, pad=family != "gpt2")
+    with torch.no_grad():
+        return model(input_ids=ids, attention_mask=mask).logits
+
+
+def peft_load(base, directory, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # peft warns on unknown config keys / missing tensors
+        return PeftModel.from_pretrained(copy.deepcopy(base), str(directory), **kwargs).eval()
+
+
+@pytest.mark.parametrize("method", PEFT_METHODS)
+@pytest.mark.parametrize("family", FAMILIES)
+def test_peft_loads_our_adapter_with_the_same_logits(method, family, tmp_path):
+    base = FAMILIES[family]()
+    model = trained(base, method, **PEFT_METHODS[method])
+    peft_edu.save_adapter(model, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adapter_config.json", "adapter_model.safetensors"]
+    with safe_open(str(tmp_path / "adapter_model.safetensors"), framework="pt") as f:
+        assert not any(".default." in key for key in f.keys())
+    assert PeftConfig.from_pretrained(str(tmp_path)).peft_type.value == peft_edu.METHODS[method].hf_peft_type
+    ref = peft_load(base, tmp_path)
+    expected = logits(model, family)
+    if method == "qlora":  # peft's base is not quantized: compare with LoRA on the same A, B, head
+        lora = peft_edu.apply(copy.deepcopy(base), "lora", r=4)
+        trained_tensors = dict(model.named_parameters())
+        with torch.no_grad():
+            for name, p in lora.named_parameters():
+                if p.requires_grad:
+                    p.copy_(trained_tensors[name])
+        expected = logits(lora, family)
+    assert torch.allclose(logits(ref, family), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("method", ["lora", "dora", "vera", "prompt_tuning", "prefix_tuning"])
+def test_peft_trains_the_same_number_of_parameters(method, tmp_path):
+    base = tiny_bert()
+    model = trained(base, method, **PEFT_METHODS[method])
+    peft_edu.save_adapter(model, tmp_path)
+    ref = peft_load(base, tmp_path, is_trainable=True)
+    assert ref.get_nb_trainable_parameters()[0] == peft_edu.trainable_parameters(model)
+
+
+def test_minilm_adapters_load_in_peft(tmp_path):
+    base = load_pretrained(num_labels=2, seed=0)[0]
+    for method in ("lora", "ia3", "prefix_tuning"):
+        model = trained(base, method, **PEFT_METHODS[method])
+        peft_edu.save_adapter(model, tmp_path / method)
+        config = json.loads((tmp_path / method / "adapter_config.json").read_text())
+        assert config["base_model_name_or_path"] == base.name_or_path  # the local directory
+        assert torch.allclose(logits(peft_load(base, tmp_path / method), "bert"), logits(model, "bert"), atol=1e-5)
+
+
+@pytest.mark.parametrize("method", {**PEFT_METHODS, **OWN_METHODS})
+@pytest.mark.parametrize("family", FAMILIES)
+def test_load_adapter_round_trip(method, family, tmp_path):
+    base = FAMILIES[family]()
+    config = {**PEFT_METHODS, **OWN_METHODS}[method]
+    model = trained(base, method, **config)
+    peft_edu.save_adapter(model, tmp_path)
+    fresh = peft_edu.load_adapter(copy.deepcopy(base), tmp_path)  # applies the method, then loads
+    assert torch.allclose(logits(fresh, family), logits(model, family), atol=1e-5)
+    if method != "delta_lora":  # Delta-LoRA files hold merged weights: the result is a plain model
+        assert peft_edu.applied(fresh).method == method
+        assert peft_edu.trainable_parameters(fresh) == peft_edu.trainable_parameters(model)
+    into_applied = peft_edu.apply(copy.deepcopy(base), method, **config)  # same method, fresh init
+    peft_edu.load_adapter(into_applied, tmp_path)
+    assert torch.allclose(logits(into_applied, family), logits(model, family), atol=1e-5)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_adapters_saved_by_peft_load_into_peft_edu(family, tmp_path):
+    base = FAMILIES[family]()
+    target = "query,value" if family == "bert" else "c_attn"
+    for name, config in (("lora", LoraConfig(task_type="SEQ_CLS", r=4, lora_alpha=16, target_modules=target.split(","))),
+                         ("prompt", PromptTuningConfig(task_type="SEQ_CLS", num_virtual_tokens=3))):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = get_peft_model(copy.deepcopy(base), config).eval()
+        with torch.no_grad():
+            for p in (p for p in ref.parameters() if p.requires_grad):
+                p.add_(0.1 * torch.randn_like(p))
+        ref.save_pretrained(str(tmp_path / name))
+        ours = peft_edu.load_adapter(copy.deepcopy(base), tmp_path / name)
+        assert torch.allclose(logits(ours, family), logits(ref, family), atol=1e-5)
+
+
+def test_bad_input_gets_clear_errors(tmp_path):
+    base = tiny_bert()
+    with pytest.raises(ValueError, match="no method applied"):
+        peft_edu.save_adapter(copy.deepcopy(base), tmp_path)
+    with pytest.raises(ValueError, match="full fine-tuning has no adapter"):
+        peft_edu.save_adapter(peft_edu.apply(copy.deepcopy(base), "full"), tmp_path)
+    with pytest.raises(FileNotFoundError, match="adapter_config.json not found"):
+        peft_edu.load_adapter(copy.deepcopy(base), tmp_path / "nowhere")
+    peft_edu.save_adapter(trained(base, "lora", r=4), tmp_path)
+    with pytest.raises(ValueError, match="is 'lora' but this model has 'ia3' applied"):
+        peft_edu.load_adapter(peft_edu.apply(copy.deepcopy(base), "ia3"), tmp_path)
+    with pytest.raises(ValueError, match=r"shape mismatch for .*query.A: file \(4, 32\), model \(8, 32\)"):
+        peft_edu.load_adapter(peft_edu.apply(copy.deepcopy(base), "lora", r=8), tmp_path)
+    with pytest.raises(ValueError, match="adapter does not fit this model: missing"):
+        peft_edu.load_adapter(peft_edu.apply(copy.deepcopy(base), "lora", r=4, targets="key"), tmp_path)
+    (tmp_path / "adapter_model.safetensors").unlink()
+    with pytest.raises(FileNotFoundError, match="adapter_model.safetensors not found"):
+        peft_edu.load_adapter(copy.deepcopy(base), tmp_path)
+
+
+def test_own_format_is_documented_json(tmp_path):
+    model = trained(tiny_gpt2(), "adapter", bottleneck=4)
+    peft_edu.save_adapter(model, tmp_path)
+    config = json.loads((tmp_path / "adapter_config.json").read_text())
+    assert config["peft_type"] == "PEFT_EDU" and config["method"] == "adapter"
+    assert config["config"]["bottleneck"] == 4 and config["format_version"] == 1
+    with safe_open(str(tmp_path / "adapter_model.safetensors"), framework="pt") as f:
+        assert f.get_tensor("transformer.h.0.attn.c_proj.adapter.W_down").shape == (4, 32)
+        assert f.metadata()["peft_edu_method"] == "adapter"

@@ -1,0 +1,209 @@
+"""The quiz bank: it validates, covers every method, links to real pages, and every
+numeric answer agrees with peft_edu's computation and with the closed forms of REFERENCE.md."""
+from __future__ import annotations
+
+import random
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import peft_edu
+from pages.common import TOOL_PAGES
+from peft_edu import METHODS
+from peft_edu.inject import make_config, method_module
+from peft_edu.memory import full_finetune_bytes
+from peft_edu.methods.lora import Config as LoRAConfig, scaling
+from peft_edu.quiz import BankError, default_bank, load_bank
+from peft_edu.quiz_bank import PAGES
+from peft_edu.quiz_gen import answer_for, draw, generate
+
+ROOT = Path(__file__).resolve().parents[1]
+BANK = default_bank()
+GENERAL = ("when_to_finetune", "peft_basics", "training_memory", "multi_gpu")
+
+
+def test_bank_size_and_coverage():
+    assert len(BANK.questions) >= 60
+    for key in METHODS:
+        static = [q for q in BANK.questions if q.topic == key]
+        assert len(static) >= 4, f"{key} has only {len(static)} static questions"
+    for topic in GENERAL:
+        assert topic in BANK.topics
+        assert len([q for q in BANK.questions if q.topic == topic]) >= 4, topic
+
+
+def test_all_three_kinds_and_all_difficulties_present():
+    assert {q.kind for q in BANK.questions} == {"single", "multi", "numeric"}
+    assert {q.difficulty for q in BANK.questions} == {"easy", "medium", "hard"}
+
+
+def test_choice_questions_well_formed():
+    for q in BANK.questions:
+        assert len(q.explanation) >= 20 and q.prompt and q.page, q.id
+        if q.kind == "single":
+            assert len(q.correct) == 1, q.id
+        if q.kind == "multi":
+            assert len(q.correct) >= 1, q.id
+        if q.kind in ("single", "multi"):
+            assert all(0 <= i < len(q.options) for i in q.correct), q.id
+            assert len(set(q.options)) == len(q.options), q.id
+
+
+def test_ids_and_prompts_unique():
+    entries = [*BANK.questions, *BANK.templates]
+    assert len({e.id for e in entries}) == len(entries)
+    assert len({e.prompt.lower() for e in entries}) == len(entries)
+
+
+def test_links_point_to_pages_of_the_app():
+    assert set(PAGES) <= set(TOOL_PAGES) | {"home"}, "quiz_bank.PAGES drifted from pages/common.py"
+    scripts = {name: TOOL_PAGES[name][0] for name in PAGES if name != "home"} | {"home": "pages/home.py"}
+    for entry in (*BANK.questions, *BANK.templates):
+        assert entry.page in METHODS or entry.page in PAGES, entry.id
+        if entry.page in PAGES:
+            assert (ROOT / scripts[entry.page]).exists(), f"{entry.id} links to missing {scripts[entry.page]}"
+
+
+# --- numeric answers ----------------------------------------------------------------------
+def _from_check(check: dict) -> float:
+    """Recompute a static numeric answer with peft_edu, as its `check` table says."""
+    formula, method = check["formula"], check["method"]
+    if formula == "layer_params":
+        config = {k: v for k, v in check.items() if k not in ("formula", "method", "d_out", "d_in")}
+        return peft_edu.layer_params(method, check["d_out"], check["d_in"], **config)
+    if formula == "model":
+        per = peft_edu.layer_params(method, check["d_out"], check["d_in"], r=check["r"])
+        return per * check["per_layer"] * check["layers"]
+    assert formula == "model_params", formula
+    cfg = make_config(method, **check.get("config", {}))
+    return method_module(method).model_params(**check["args"], cfg=cfg)
+
+
+# Static numeric questions without a `check` table, recomputed from independent sources.
+INDEPENDENT = {
+    "full-bytes-per-param": lambda: full_finetune_bytes(1).total,  # ZeRO paper accounting
+    "lora-alpha-scale": lambda: scaling(LoRAConfig(r=8, alpha=16)),
+    "loraplus-lr-b": lambda: 16 * 0.0002,
+    "qlora-absmax-bits": lambda: 32 / 64,  # one fp32 absmax per block of 64 (REFERENCE.md)
+    "mem-adam-states": lambda: 2,  # first and second moment
+    "mem-16bit-weights": lambda: 13e9 * 2 / 1e9,
+    "gpu-effective-batch": lambda: 8 * 4 * 4,
+}
+
+# Closed forms from REFERENCE.md, written here independently of peft_edu.
+CLOSED_FORM = {
+    "full": lambda v: v["d_out"] * v["d_in"],
+    "lora": lambda v: v["r"] * (v["d_in"] + v["d_out"]),
+    "delta_lora": lambda v: v["r"] * (v["d_in"] + v["d_out"]),
+    "lora_fa": lambda v: v["r"] * v["d_out"],
+    "vera": lambda v: v["d_out"] + v["r"],
+    "dora": lambda v: v["r"] * (v["d_in"] + v["d_out"]) + v["d_out"],
+    "adapter": lambda v: 2 * v["d_out"] * v["bottleneck"] + v["d_out"] + v["bottleneck"],
+}
+
+
+def test_static_numeric_answers_equal_peft_edu():
+    numeric = [q for q in BANK.questions if q.kind == "numeric"]
+    assert len(numeric) >= 10
+    for q in numeric:
+        check = dict(q.check)
+        expected = _from_check(check) if check else INDEPENDENT[q.id]()
+        assert q.answer == pytest.approx(expected, rel=1e-12), q.id
+
+
+def test_paper_checks_in_the_bank():
+    by_id = {q.id: q for q in BANK.questions}
+    assert by_id["lora-roberta-base"].answer == 294_912  # REFERENCE.md / LoRA paper 0.3M
+    assert by_id["lora-1000-r4"].answer == 8_000
+
+
+@pytest.mark.parametrize("template", BANK.templates, ids=lambda t: t.id)
+def test_generated_answers_equal_peft_edu_and_closed_form(template):
+    rng = random.Random(1234)
+    for _ in range(25):
+        values = draw(template, rng)
+        answer, _ = answer_for(template, values)
+        if template.formula == "layer_params":
+            per = peft_edu.layer_params(template.method, values["d_out"], values["d_in"],
+                                        **{k: v for k, v in values.items() if k in ("r", "bottleneck")})
+            assert per == CLOSED_FORM[template.method](values)
+            assert answer == per * template.per_layer * values.get("layers", 1)
+        else:
+            total_gb = 16 * values["billions"] * 1e9 / 1e9  # 16 bytes per parameter
+            assert answer == pytest.approx(total_gb / values.get("gpus", 1))
+
+
+@pytest.mark.parametrize("template", BANK.templates, ids=lambda t: t.id)
+def test_generated_questions_show_their_sizes_and_vary(template):
+    rng = random.Random(7)
+    questions = [generate(template, rng) for _ in range(20)]
+    assert len({q.prompt for q in questions}) > 1, "a retake must be able to differ"
+    for q in questions:
+        values = dict(q.check)
+        for name in ("d_out", "r", "bottleneck", "layers", "billions", "gpus"):
+            if name in values:
+                assert f"{values[name]:,}" in q.prompt, (name, q.prompt)
+        assert q.kind == "numeric" and q.explanation and "{" not in q.prompt + q.explanation
+
+
+def test_reference_whole_model_counts():
+    """The LoRA-on-q,v closed form the bank teaches matches REFERENCE.md for GPT-3 175B."""
+    assert 96 * 2 * peft_edu.layer_params("lora", 12288, 12288, r=8) == 37_748_736
+
+
+# --- the validator catches mistakes --------------------------------------------------------
+GOOD = """
+[[question]]
+id = "q1"
+topic = "lora"
+kind = "single"
+difficulty = "easy"
+page = "lora"
+prompt = "A prompt?"
+options = [{text = "yes", correct = true}, {text = "no"}]
+explanation = "Because this explanation is long enough."
+"""
+
+
+def _bank(tmp_path: Path, questions: str, topics: str = "") -> Path:
+    (tmp_path / "questions").mkdir()
+    (tmp_path / "topics.toml").write_text(topics)
+    (tmp_path / "questions" / "a.toml").write_text(textwrap.dedent(questions))
+    return tmp_path
+
+
+def test_a_minimal_bank_loads(tmp_path):
+    bank = load_bank(_bank(tmp_path, GOOD))
+    assert [q.id for q in bank.questions] == ["q1"]
+
+
+@pytest.mark.parametrize("mutation, message", [
+    (lambda s: s.replace('{text = "no"}', '{text = "no", correct = true}'), "exactly one correct"),
+    (lambda s: s.replace('kind = "single"', 'kind = "multi"').replace(', correct = true', ''), "at least one correct"),
+    (lambda s: s.replace('topic = "lora"', 'topic = "lorra"'), "unknown topic"),
+    (lambda s: s.replace('page = "lora"', 'page = "nowhere"'), "page 'nowhere'"),
+    (lambda s: s.replace('"Because this explanation is long enough."', '"short"'), "explanation"),
+    (lambda s: s.replace('difficulty = "easy"', 'difficulty = "trivial"'), "difficulty"),
+    (lambda s: s.replace('kind = "single"', 'kind = "essay"'), "kind must be"),
+    (lambda s: s.replace('prompt =', 'explaination = "typo"\nprompt ='), "unknown field"),
+    (lambda s: s + s, "duplicate id"),
+    (lambda s: s + s.replace('id = "q1"', 'id = "q2"'), "repeats the prompt"),
+    (lambda s: s.replace('{text = "no"}', '{text = "yes"}'), "same text"),
+    (lambda s: s.replace("options = [", "options = [[["), "cannot read"),
+])
+def test_validator_reports_each_problem(tmp_path, mutation, message):
+    with pytest.raises(BankError, match=message):
+        load_bank(_bank(tmp_path, mutation(GOOD)))
+
+
+def test_numeric_question_needs_a_number(tmp_path):
+    bad = GOOD.replace('kind = "single"', 'kind = "numeric"').replace(
+        'options = [{text = "yes", correct = true}, {text = "no"}]', 'answer = "lots"')
+    with pytest.raises(BankError, match="numeric question needs a number"):
+        load_bank(_bank(tmp_path, bad))
+
+
+def test_general_topics_must_name_a_page(tmp_path):
+    with pytest.raises(BankError, match="needs a title and a page"):
+        load_bank(_bank(tmp_path, GOOD, '[topics.extra]\ntitle = "Extra"\npage = "nowhere"\n'))
