@@ -7,6 +7,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import streamlit as st  # noqa: E402
 
 from pages.common import navigation_sections  # noqa: E402
+from pages.quiz_widgets import render_quiz_progress_sidebar  # noqa: E402
 from pages.state import init_state  # noqa: E402
 
 st.set_page_config(page_title="PEFT Lab", page_icon=":material/tune:", layout="wide")
@@ -25,5 +26,6 @@ with st.sidebar:
     label, vers = _device_facts()
     st.caption(f"**Compute device:** {label}")
     st.caption(" · ".join(f"{name} {v}" for name, v in vers.items()))
+render_quiz_progress_sidebar()
 
 page.run()

@@ -20,8 +20,10 @@ QUIZ_PAGE = ("pages/quiz.py", "Quiz", ":material/quiz:")
 def _method_renderer(key: str):
     def render() -> None:
         from pages.method import render_method
+        from pages.quiz_widgets import render_method_quiz
 
         render_method(key)
+        render_method_quiz(key)  # three questions on this method (issue 7)
 
     render.__name__ = f"method_{key}"
     return render

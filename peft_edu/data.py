@@ -199,7 +199,8 @@ def stratified_split(rows: list[tuple[str, str]], seed: int = 0) -> tuple[Datase
 
 
 # ---------------------------------------------------------------- tokens and batches
-_TOKENIZER_LOCK = threading.Lock()  # fast tokenizers are not safe to call from two threads at once
+TOKENIZER_LOCK = threading.Lock()  # fast tokenizers are not safe to call from two threads at once
+_TOKENIZER_LOCK = TOKENIZER_LOCK  # old name
 
 
 @dataclass(frozen=True)
@@ -223,10 +224,33 @@ class Encoded:
 
 def encode(tokenizer, dataset: Dataset, max_length: int = 64) -> Encoded:
     """Tokenise every text once (truncated to max_length tokens)."""
-    with _TOKENIZER_LOCK:
+    with TOKENIZER_LOCK:
         enc = tokenizer(list(dataset.texts), padding=True, truncation=True, max_length=max_length,
                         return_tensors="pt")
     return Encoded(enc["input_ids"], enc["attention_mask"], torch.tensor(dataset.labels, dtype=torch.long))
+
+
+_ENCODED: dict[tuple, tuple[object, Encoded]] = {}  # (tokenizer id, split, max_length) -> tensors, shared by runs
+_ENCODED_LOCK = threading.Lock()
+_ENCODED_MAX = 16  # oldest entries go first; uploads of many sessions must not pile up
+
+
+def encode_cached(tokenizer, dataset: Dataset, max_length: int = 64) -> Encoded:
+    """``encode`` once per (tokenizer, split, max_length); later runs reuse the tensors.
+
+    The tensors are shared and must be treated as read-only (``Encoded.batch`` copies rows).
+    """
+    key = (id(tokenizer), dataset, max_length)
+    with _ENCODED_LOCK:
+        hit = _ENCODED.get(key)
+    if hit is not None and hit[0] is tokenizer:  # the same tokenizer, not a new one at a reused id
+        return hit[1]
+    enc = encode(tokenizer, dataset, max_length)
+    with _ENCODED_LOCK:
+        _ENCODED[key] = (tokenizer, enc)
+        while len(_ENCODED) > _ENCODED_MAX:
+            _ENCODED.pop(next(iter(_ENCODED)))
+    return enc
 
 
 def batch_indices(n: int, batch_size: int, seed: int):

@@ -215,7 +215,9 @@ def peft_config(model: nn.Module, info) -> dict:
               "base_model_name_or_path": name_or_path(model), "revision": None, "inference_mode": True,
               "modules_to_save": list(arch.head) if info.train_head else None}
     if config["peft_type"] in ("LORA", "VERA", "IA3"):
-        config.update(target_modules=list(arch.targets), fan_in_fan_out=arch.fan_in_fan_out, bias="none")
+        config.update(target_modules=list(arch.targets), fan_in_fan_out=arch.fan_in_fan_out)
+    if config["peft_type"] in ("LORA", "VERA"):  # IA3Config has no bias field
+        config.update(bias="none")
     if config["peft_type"] == "LORA":
         config.update(r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, use_rslora=cfg.use_rslora,
                       use_dora=info.method == "dora", init_lora_weights=True)

@@ -104,6 +104,8 @@ def tensor_animation(run, title: str, height: int = 640) -> go.Figure:
         subplot_titles=[_subplot_title(v, s) for v, s in zip(views, shapes)] + ["Training loss"],
         vertical_spacing=0.2, horizontal_spacing=0.035,
     )
+    for note in fig.layout.annotations[: len(views)]:  # two-line titles clear the matrices' frames
+        note.update(yshift=8)
     zmax = {v.name: _zmax(run, v.name) for v in views}
     for col, (view, shape) in enumerate(zip(views, shapes), start=1):
         fig.add_trace(_heatmap(run, view, run.frames[0], zmax[view.name]), row=1, col=col)

@@ -1,0 +1,110 @@
+"""Live fine-tune lab: fine-tune all-MiniLM-L6-v2 with any method, watch it learn, race methods.
+
+UI only. Training runs in ``peft_edu.jobs`` background threads (one process-wide queue);
+this script submits and stops jobs, and an ``st.fragment(run_every=...)`` redraws their
+metrics. Every session owns a ``jobs.Owner``: when the session ends, its runs stop.
+"""
+import streamlit as st
+
+from pages.lab_data import builtin, choose_data
+from pages.lab_knobs import choose_method, method_label, render_knobs
+from pages.lab_live import REFRESH_S, active, render_live, session_jobs
+from pages.lab_results import render_finished
+from peft_edu import jobs
+from peft_edu.data import BUILTIN_NAME
+from peft_edu.run_config import HEAD_ONLY, METHOD_CHOICES, defaults
+
+MAX_KEPT = 10  # runs (and their trained models) a session keeps; older ones are dropped
+state = st.session_state
+state.setdefault("lab_owner", jobs.Owner())  # dropped with the session -> its jobs stop
+
+
+@st.cache_resource(show_spinner="Loading all-MiniLM-L6-v2…")
+def base_model(num_labels: int):
+    """The shared pretrained model and tokenizer; runs copy it, nothing trains it in place."""
+    from peft_edu.models import load_pretrained
+
+    return load_pretrained(num_labels=num_labels, seed=0)
+
+
+@st.cache_resource(show_spinner=False)
+def builtin_baseline():
+    """One head-only run on the shipped data for the whole app (owner "baseline", never stopped)."""
+    base, tokenizer = base_model(2)
+    train, test = builtin()
+    return jobs.submit(defaults(HEAD_ONLY), base, tokenizer, train, test, owner="baseline",
+                       label_text="Head only (baseline)")
+
+
+def baseline_accuracy(data_name: str) -> float | None:
+    """Head-only test accuracy on this data: the shared baseline, or this session's own run."""
+    for job in reversed(session_jobs()):
+        view = job.view()
+        if view.cfg.method == HEAD_ONLY and view.result and view.result.test_accuracy is not None \
+                and state.get("lab_job_data", {}).get(job.id, ("",))[0] == data_name:
+            return view.result.test_accuracy
+    if data_name == BUILTIN_NAME and "lab_baseline_started" in state:
+        result = builtin_baseline().result
+        return result.test_accuracy if result is not None else None
+    return None
+
+
+def submit(cfg, data, label_text: str | None = None) -> None:
+    name, train, test = data
+    base, tokenizer = base_model(len(train.label_names))
+    job = jobs.submit(cfg, base, tokenizer, train, test, owner=state["lab_owner"], label_text=label_text)
+    session_jobs().append(job)
+    state.setdefault("lab_job_data", {})[job.id] = data  # (name, train, test): for Try it and the confusion matrix
+    while len(session_jobs()) > MAX_KEPT:
+        old = session_jobs().pop(0)
+        jobs.forget(old)
+        state["lab_job_data"].pop(old.id, None)
+    if name == BUILTIN_NAME and "lab_baseline_started" not in state:
+        state["lab_baseline_started"] = True
+        builtin_baseline()  # queued after the learner's run
+
+
+def start_race(methods: list[str], budget, data) -> None:
+    """One run per method, each with its own defaults and the same steps, batch size and seed."""
+    race = state["lab_race_count"] = state.get("lab_race_count", 0) + 1
+    for method in methods:
+        cfg = defaults(method, steps=budget.steps, batch_size=budget.batch_size, seed=budget.seed)
+        submit(cfg, data, f"Race {race} · {jobs.default_label(cfg)}")
+
+
+st.title("Live fine-tune lab")
+st.caption("Fine-tune a real pretrained transformer — all-MiniLM-L6-v2 (BERT architecture, 6 layers, "
+           "22.7M parameters) — on a sentence-classification task with any of the twelve methods, "
+           "and watch the training loss and the test accuracy live.")
+
+left, right = st.columns([1, 2], gap="large")
+with left:
+    st.subheader("Data")
+    data = choose_data()
+    st.subheader("Recipe")
+    method = choose_method()
+    cfg = render_knobs(method)
+    busy = active([job.view() for job in session_jobs()])
+    if st.button("Start", type="primary", key="lab_start", icon=":material/play_arrow:",
+                 help="Queues a run with this recipe; it starts when a training slot is free."):
+        submit(cfg, data)
+        busy = True
+    with st.expander("Race: several methods, same budget"):
+        st.caption(f"Each method with its default knobs, all with {cfg.steps:,} steps of batch "
+                   f"{cfg.batch_size} and seed {cfg.seed}; their curves are overlaid.")
+        race = st.multiselect("Methods", METHOD_CHOICES, default=["lora", "ia3", "prompt_tuning"],
+                              format_func=method_label, key="lab_race_methods")
+        if st.button("Start race", key="lab_race", disabled=not race, icon=":material/sports_score:"):
+            start_race(race, cfg, data)
+            busy = True
+
+with right:
+    st.subheader("Training")
+    if not session_jobs():
+        st.info("Choose a method and press **Start**. Runs are queued: the app trains "
+                f"{jobs.max_runs()} at a time for all its users.", icon=":material/info:")
+    base = base_model(len(data[1].label_names))[0]
+    live = st.fragment(run_every=REFRESH_S if busy else None)(render_live)
+    live(base, lambda: baseline_accuracy(data[0]))
+
+render_finished(session_jobs(), base_model, state.get("lab_job_data", {}), baseline_accuracy)

@@ -1,0 +1,95 @@
+"""What each method page animates: one real tiny run per method and its size knob.
+
+Weight methods (the LoRA family and full fine-tuning) adapt the first layer of the toy MLP
+(``lessons.lowrank``); methods that live inside attention blocks (prompt and prefix tuning,
+adapters, (IA)³) adapt a tiny pretrained BERT (``lessons.transformer``). The page's size
+slider sets the method's size knob (``MethodSpec.size_knob``): the run is rebuilt at that size.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from peft_edu.lessons import lowrank, transformer
+from peft_edu.lessons.core import Run
+from peft_edu.registry import METHODS, get_method
+
+DELTA_LORA_K = 20  # Delta-LoRA's start step K in the page run (paper: 500; the run has 80 steps)
+
+
+@dataclass(frozen=True)
+class SizeKnob:
+    """The page slider of one method."""
+
+    arg: str  # Config field it sets ("r", "n_tokens", "bottleneck"); "" = the layer width d
+    label: str  # slider label
+    symbol: str  # the symbol in MethodSpec.count_formula ("r", "n", "m", "d")
+    options: tuple[int, ...]  # slider stops
+    default: int  # starting value
+
+    def config(self, value: int) -> dict[str, int]:
+        """Keyword arguments for ``peft_edu.apply``/``layer_params`` (none for the width knob)."""
+        return {self.arg: value} if self.arg else {}
+
+
+KNOBS = {
+    "r": SizeKnob("r", "Rank r", "r", (1, 2, 4, 8, 16, 32, 64), 4),
+    # tiny BERT has 32 positions: [CLS] + 8 words + n virtual tokens must fit
+    "n_tokens": SizeKnob("n_tokens", "Virtual tokens n", "n", (1, 2, 4, 8, 16), 4),
+    "bottleneck": SizeKnob("bottleneck", "Bottleneck width m", "m", (1, 2, 4, 8, 16, 32, 64), 4),
+}
+WIDTH_KNOB = SizeKnob("", "Layer width d (a d×d layer)", "d", (16, 64, 256, 1000, 4096), 1000)
+
+
+def knob_of(method: str) -> SizeKnob:
+    """The slider of ``method``: its size knob, or the layer width where it has none."""
+    return KNOBS.get(get_method(method).size_knob, WIDTH_KNOB)
+
+
+def uses_transformer(method: str) -> bool:
+    """True when the page run adapts the tiny BERT rather than the toy MLP layer."""
+    return method in transformer.TRANSFORMER_METHODS
+
+
+def covered() -> tuple[str, ...]:
+    """Registry methods that have a page run (every one, tested)."""
+    return tuple(k for k in METHODS if uses_transformer(k) or lowrank.available(k))
+
+
+def check_size(method: str, size: int) -> int:
+    """``size`` if it is a stop of the method's slider, else ValueError naming the stops."""
+    knob = knob_of(method)
+    if size not in knob.options:
+        stops = ", ".join(str(o) for o in knob.options)
+        raise ValueError(f"{knob.label} of {method} must be one of {stops}, got {size!r}")
+    return size
+
+
+def page_run(method: str, size: int | None = None) -> Run:
+    """The method page's real run at slider value ``size`` (default: the knob's default)."""
+    knob = knob_of(method)
+    size = check_size(method, knob.default if size is None else size)
+    run_size = size if knob.arg else None  # the width knob only changes the counts
+    if uses_transformer(method):
+        return transformer.transformer_run(method, run_size)
+    if method == "delta_lora":
+        run = lowrank.matrix_run(method, run_size, start_step=DELTA_LORA_K)
+        run.caption += (f" Delta-LoRA moves W by λ·Δ(BA) after every step from K = {DELTA_LORA_K} "
+                        "on (λ = 2), although W gets no gradient.")
+        return run
+    return lowrank.matrix_run(method, run_size)
+
+
+def layer_sources(method: str) -> list[tuple[str, str]]:
+    """(title, source code) of the method's module and, for LoRA variants, of the LoRA layer
+    they build on: the code that trained in the animation, shown as it is."""
+    import importlib
+    import inspect
+
+    module = importlib.import_module(get_method(method).module)
+    path = module.__name__.replace(".", "/") + ".py"
+    sources = [(path, inspect.getsource(module))]
+    base = getattr(module, "LoRALinear", None)
+    if method != "lora" and base is not None:
+        sources.append(("peft_edu/methods/lora.py: LoRALinear, the layer it builds on",
+                        inspect.getsource(base)))
+    return sources

@@ -1,0 +1,196 @@
+"""A UI-free fine-tuning loop for sequence classification, with callbacks.
+
+``train(cfg, base, tokenizer, train_set, test_set, on_metrics=..., should_stop=...)`` copies
+the (shared, never mutated) ``base`` model, applies ``cfg.method`` with peft_edu's own
+layers, trains ``cfg.steps`` AdamW steps on shuffled mini-batches and returns a
+``TrainResult``. Everything a method needs beyond ``loss.backward(); opt.step()`` comes
+from its module: LoRA+'s parameter groups (arXiv 2402.12354) and Delta-LoRA's after-step
+update of W (arXiv 2309.02411). ``"head_only"`` is the baseline that trains only the
+classifier head on the frozen encoder (a linear probe).
+
+A loss that becomes NaN or infinite stops the run (status ``"diverged"``) with a message
+that suggests a lower learning rate; CUDA out-of-memory stops it (status ``"oom"``).
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch import nn
+
+from peft_edu.data import Dataset, Encoded, batch_indices, encode_cached
+from peft_edu.device import best_device
+from peft_edu.inject import apply, trainable_parameters, total_parameters
+from peft_edu.run_config import HEAD_ONLY, RunConfig, method_options
+from peft_edu.train_metrics import (StepMetrics, accuracy, confusion_matrix, memory_meter, predict,
+                                    predict_proba)
+
+__all__ = ["RunConfig", "StepMetrics", "TrainResult", "HEAD_ONLY", "prepare_model", "train",
+           "accuracy", "confusion_matrix", "predict", "predict_proba", "training_threads"]
+
+MetricsCallback = Callable[[StepMetrics], None]
+
+
+@dataclass
+class TrainResult:
+    """What a run produced. ``model`` is the run's own trained copy (eval mode)."""
+
+    status: str  # "done" | "stopped" (stop requested) | "diverged" (NaN/inf loss) | "oom" | "failed"
+    message: str  # one sentence for the learner; "" when done
+    model: nn.Module | None  # the trained copy (None if it could not even be built)
+    metrics: list[StepMetrics] = field(default_factory=list)  # one per optimizer step taken
+    test_accuracy: float | None = None  # on the whole test split, at the end
+    trainable: int = 0  # trainable parameters of the run's model
+    total: int = 0  # all parameters of the run's model
+    seconds: float = 0.0  # wall time of the whole run (copy, apply, train, evaluate)
+    peak_memory_bytes: int = 0  # GPU: max allocated; CPU: peak resident memory of the process
+    device: str = "cpu"  # "cpu" or "cuda"
+
+
+# ---------------------------------------------------------------- model
+def prepare_model(base: nn.Module, cfg: RunConfig, device: torch.device | str = "cpu") -> nn.Module:
+    """A deep copy of ``base`` with ``cfg.method`` applied, on ``device``. ``base`` is untouched."""
+    model = copy.deepcopy(base)
+    if cfg.method == HEAD_ONLY:
+        _head_only(model)
+    else:
+        apply(model, cfg.method, **method_options(cfg))
+    return model.to(device)
+
+
+def _head_only(model: nn.Module) -> None:
+    """Freeze everything but the task head (a linear probe on the frozen encoder)."""
+    from peft_edu.models import arch_of
+
+    model.requires_grad_(False)
+    for name in arch_of(model).head:
+        model.get_submodule(name).requires_grad_(True)
+
+
+def make_optimizer(model: nn.Module, cfg: RunConfig) -> torch.optim.Optimizer:
+    """AdamW over the trainable parameters; LoRA+ puts every B at ``ratio × lr``."""
+    if cfg.method == "lora_plus":
+        from peft_edu.methods.lora_plus import param_groups
+
+        return torch.optim.AdamW(param_groups(model, cfg.lr, cfg.ratio), lr=cfg.lr, weight_decay=0.0)
+    params = [p for p in model.parameters() if p.requires_grad]
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
+
+
+def after_step_hook(cfg: RunConfig) -> Callable[[nn.Module], None] | None:
+    """Delta-LoRA moves W after each optimizer step; other methods need nothing."""
+    if cfg.method == "delta_lora":
+        from peft_edu.methods.delta_lora import after_step
+
+        return after_step
+    return None
+
+
+def training_threads(concurrent_runs: int = 1) -> int:
+    """Threads one run's torch ops should use: the CPU cores shared by the concurrent runs."""
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // max(1, concurrent_runs))
+
+
+# ---------------------------------------------------------------- the loop
+def train(cfg: RunConfig, base: nn.Module, tokenizer, train_set: Dataset, test_set: Dataset, *,
+          on_metrics: MetricsCallback | None = None, should_stop: Callable[[], bool] | None = None,
+          device: torch.device | str | None = None) -> TrainResult:
+    """Fine-tune a copy of ``base`` per ``cfg``; never raises for NaN, OOM or a stop request.
+
+    ``on_metrics(StepMetrics)`` is called after every step (``test_acc`` is set on evaluation
+    steps); ``should_stop()`` is polled before every step. Invalid configs raise ValueError
+    before any training starts.
+    """
+    cfg.check()
+    device = torch.device(device) if device is not None else best_device()
+    t0 = time.perf_counter()
+    meter = memory_meter(device)
+    result = TrainResult("done", "", None, device=device.type)
+    try:
+        train_enc = encode_cached(tokenizer, train_set, cfg.max_length)
+        test_enc = encode_cached(tokenizer, test_set, cfg.max_length)
+        model = prepare_model(base, cfg, device)
+        result.model = model
+        result.trainable, result.total = trainable_parameters(model), total_parameters(model)
+        _loop(cfg, model, train_enc, test_enc, result, meter, on_metrics, should_stop, device, t0)
+        if result.status in ("done", "stopped"):
+            result.test_accuracy = accuracy(model, test_enc, device)
+    except torch.OutOfMemoryError:
+        _oom(result, cfg, device)
+    except RuntimeError as err:
+        if "out of memory" not in str(err).lower():
+            raise
+        _oom(result, cfg, device)
+    finally:
+        if result.model is not None:
+            result.model.eval()
+        result.seconds = time.perf_counter() - t0
+        result.peak_memory_bytes = meter.peak()
+    return result
+
+
+def _loop(cfg: RunConfig, model: nn.Module, train_enc: Encoded, test_enc: Encoded, result: TrainResult,
+          meter, on_metrics, should_stop, device: torch.device, t0: float) -> None:
+    """The optimizer steps; fills ``result.metrics`` and sets its status on NaN or stop."""
+    optimizer = make_optimizer(model, cfg)
+    after_step = after_step_hook(cfg)
+    batches = batch_indices(len(train_enc), cfg.batch_size, cfg.seed)
+    torch.manual_seed(cfg.seed)  # dropout inside a method
+    step_times: list[float] = []
+    for step in range(1, cfg.steps + 1):
+        if should_stop is not None and should_stop():
+            result.status, result.message = "stopped", f"Stopped after {step - 1:,} of {cfg.steps:,} steps."
+            return
+        model.train()
+        t_step = time.perf_counter()
+        batch = {k: v.to(device) for k, v in train_enc.batch(next(batches)).items()}
+        out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+        loss = nn.functional.cross_entropy(out.logits.float(), batch["labels"])
+        if not torch.isfinite(loss):
+            result.status, result.message = "diverged", _diverged_message(cfg, step, float(loss.detach()))
+            return
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if after_step is not None:
+            after_step(model)
+        step_times.append(time.perf_counter() - t_step)
+        batch_acc = float((out.logits.argmax(-1) == batch["labels"]).float().mean())
+        test_acc = None
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            test_acc = accuracy(model, test_enc, device, limit=cfg.eval_examples)
+        m = StepMetrics(step, cfg.steps, float(loss.detach()), batch_acc, test_acc, step_times[-1],
+                        meter.sample(), _eta(cfg, step, step_times), time.perf_counter() - t0)
+        result.metrics.append(m)
+        if on_metrics is not None:
+            on_metrics(m)
+
+
+def _eta(cfg: RunConfig, step: int, step_times: list[float]) -> float:
+    """Seconds left: median of the recent step times × steps left (evaluations included)."""
+    recent = sorted(step_times[-20:])
+    per_step = recent[len(recent) // 2]
+    return per_step * (cfg.steps - step) * (1.0 + 0.1 * (cfg.eval_examples > 0))
+
+
+def _diverged_message(cfg: RunConfig, step: int, loss: float) -> str:
+    what = "NaN" if math.isnan(loss) else "infinite"
+    lower = f"{cfg.lr / 10:.0e}"
+    return (f"The loss became {what} at step {step:,}: the learning rate {cfg.lr:g} is too high for "
+            f"this run. Try a lower learning rate, e.g. {lower}.")
+
+
+def _oom(result: TrainResult, cfg: RunConfig, device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    result.status = "oom"
+    result.message = (f"The {'GPU' if device.type == 'cuda' else 'machine'} ran out of memory. Try a "
+                      f"smaller batch size (now {cfg.batch_size}) or a shorter max length "
+                      f"(now {cfg.max_length} tokens), or wait for other runs to finish.")

@@ -1,0 +1,85 @@
+"""Figures of the calculator page: trainable parameters, memory by term, one layer.
+
+Pure functions of ``peft_edu.estimate.MethodEstimate`` rows; no Streamlit here.
+
+Each figure is built in one ``go.Figure(data, layout)`` call: plotly's helpers
+(``add_hline``, ``update_layout``, templates) validate the figure again on every call and
+cost tens of milliseconds, and the page must redraw in under 100 ms after a slider move.
+No template is set: Streamlit's own chart theme styles the figures in the app.
+"""
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+from peft_edu.memory import GB
+from peft_edu.viz.style import FROZEN, TRAINABLE, fmt_bytes, fmt_int
+
+TERM_COLORS = {  # frozen weights cool, everything that exists because something trains warm
+    "Weights": FROZEN,
+    "Gradients": TRAINABLE,
+    "Optimizer states": "#f2a65a",
+    "Activations": "#9aa5b1",
+}
+
+
+def _layout(title: str, height: int, x_title: str | None, y_title: str | None, **extra) -> dict:
+    """The app's common layout (as ``peft_edu.viz.style.base_layout``), as one dict."""
+    layout = dict(title=dict(text=title), height=height, margin=dict(l=60, r=20, t=60, b=50),
+                  font=dict(size=13), **extra)
+    layout.setdefault("xaxis", {}).update(title=dict(text=x_title) if x_title else None)
+    layout.setdefault("yaxis", {}).update(title=dict(text=y_title) if y_title else None)
+    return layout
+
+
+def trainable_chart(rows) -> go.Figure:
+    """Trainable parameters per method (log scale), with the share of the model on each bar."""
+    names = [r.name for r in rows]
+    values = [r.counts["trainable"] for r in rows]
+    text = [f"{fmt_int(v)} ({r.counts['percent']:.3g} %)" for v, r in zip(values, rows)]
+    bar = go.Bar(x=names, y=values, marker_color=TRAINABLE, text=text, textposition="outside", cliponaxis=False,
+                 hovertemplate="%{x}: %{y:,} trainable parameters<extra></extra>")
+    layout = _layout("Trainable parameters per method", 380, "method", "trainable parameters (log scale)",
+                     yaxis=dict(type="log", tickformat=","))
+    return go.Figure(data=[bar], layout=layout)
+
+
+def memory_chart(rows, gpu_sizes_gb=(24, 40, 80)) -> go.Figure:
+    """Peak training memory per method, stacked by term, against common GPU sizes (GB)."""
+    names = [r.name for r in rows]
+    data = [go.Bar(name=term, x=names, y=[r.memory.parts()[term] / GB for r in rows], marker_color=color,
+                   hovertemplate=f"%{{x}}<br>{term}: %{{y:,.2f}} GB<extra></extra>")
+            for term, color in TERM_COLORS.items()]
+    totals = [r.memory.total for r in rows]
+    data.append(go.Scatter(x=names, y=[t / GB for t in totals], mode="text", showlegend=False,
+                           text=[fmt_bytes(t) for t in totals], textposition="top center", hoverinfo="skip"))
+    lines = [dict(type="line", xref="paper", x0=0, x1=1, y0=gb, y1=gb, line=dict(dash="dash", color="#444", width=1))
+             for gb in gpu_sizes_gb]
+    labels = [dict(xref="paper", x=0, y=gb, text=f"{gb} GB GPU", showarrow=False, xanchor="left",
+                   yanchor="bottom", font=dict(size=11)) for gb in gpu_sizes_gb]
+    top = max([t / GB for t in totals] + [max(gpu_sizes_gb)]) * 1.15
+    layout = _layout("Training memory by term, against GPU sizes", 460, "method",
+                     "peak training memory (GB = 10⁹ bytes)", barmode="stack", shapes=lines, annotations=labels,
+                     legend=dict(orientation="h", y=-0.25), yaxis=dict(range=[0, top], tickformat=","))
+    return go.Figure(data=data, layout=layout)
+
+
+def one_layer_chart(d_out: int, d_in: int, r: int) -> go.Figure:
+    """W0 (d_out×d_in, frozen) beside B (d_out×r) and A (r×d_in), drawn to scale."""
+    gap = max(d_in, d_out) * 0.15
+    boxes = [  # (x0, y0, width, height, colour, label)
+        (0, 0, d_in, d_out, FROZEN, f"W0 {fmt_int(d_out)}×{fmt_int(d_in)}<br>frozen: {fmt_int(d_out * d_in)}"),
+        (d_in + gap, 0, r, d_out, TRAINABLE, f"B {fmt_int(d_out)}×{r}<br>trainable: {fmt_int(d_out * r)}"),
+        (d_in + 2 * gap + r, d_out - r, d_in, r, TRAINABLE, f"A {r}×{fmt_int(d_in)}<br>trainable: {fmt_int(r * d_in)}"),
+    ]
+    shapes = [dict(type="rect", x0=x0, y0=y0, x1=x0 + w, y1=y0 + h, fillcolor=c, line=dict(color=c, width=2),
+                   opacity=0.85) for x0, y0, w, h, c, _ in boxes]
+    labels = [dict(x=x0 + w / 2, y=-gap * 0.15, text=text, showarrow=False, yanchor="top", font=dict(size=12))
+              for x0, y0, w, h, c, text in boxes]
+    width = 2 * d_in + 2 * gap + r
+    title = (f"One {fmt_int(d_out)}×{fmt_int(d_in)} layer at r = {r}: LoRA trains "
+             f"{fmt_int(r * (d_in + d_out))} of {fmt_int(d_out * d_in)} (drawn to scale)")
+    layout = _layout(title, 360, None, None, shapes=shapes, annotations=labels,
+                     xaxis=dict(visible=False, range=[-gap * 0.2, width + gap * 0.2]),
+                     yaxis=dict(visible=False, range=[-gap * 1.6, d_out + gap * 0.2], scaleanchor="x",
+                                scaleratio=1))
+    return go.Figure(data=[], layout=layout)

@@ -1,0 +1,174 @@
+"""Figures of the LoRA-family lessons (``peft_edu.lessons.lora`` and ``.lora_family``).
+
+Pure functions: plain data in, ``go.Figure`` out. Frozen tensors grey/blue, trainable ones
+warm (DESIGN.md, visual language); every chart has a title and labelled axes.
+"""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from peft_edu.viz.matrices import FROZEN_DIVERGING, MOVING_COLOR, TRAINABLE_DIVERGING
+from peft_edu.viz.style import FROZEN, TRAINABLE, base_layout, fmt_bytes, fmt_int
+
+FULL_COLOR = "#444444"  # full fine-tuning, the baseline, in every comparison
+ZERO_FLOOR = 1e-9  # singular values below this are drawn here (log axis) and marked as zero
+RANK_COLORS = ["#f6c48f", "#f0a35e", TRAINABLE, "#b5481b", "#7a2e0e"]  # light -> dark: small -> large
+
+
+def _steps(values) -> list[int]:
+    return list(range(len(values)))
+
+
+def spectrum_figure(target: np.ndarray, full: np.ndarray, lora: np.ndarray, r: int) -> go.Figure:
+    """Singular values of ΔW: the task's, full fine-tuning's and LoRA's (at most r non-zero)."""
+    fig = go.Figure()
+    idx = list(range(1, len(full) + 1))
+    for name, s, color, dash in (("target change ΔW*", target, "#999999", "dot"),
+                                 ("full fine-tuning ΔW", full, FULL_COLOR, "solid"),
+                                 (f"LoRA ΔW (r = {r})", lora, TRAINABLE, "solid")):
+        shown = np.maximum(s, ZERO_FLOOR)
+        fig.add_trace(go.Scatter(x=idx, y=shown.tolist(), mode="lines+markers", name=name,
+                                 line=dict(color=color, dash=dash, width=3 if "LoRA" in name else 2),
+                                 customdata=s.tolist(),
+                                 hovertemplate="σ_%{x} = %{customdata:.3g}<extra>" + name + "</extra>"))
+    fig.add_vline(x=r + 0.5, line=dict(color=TRAINABLE, dash="dash"),
+                  annotation_text=f"r = {r}: LoRA's ΔW = B·A has at most {r} non-zero", annotation_position="top right")
+    fig.update_xaxes(title="index i of the singular value (largest first)", dtick=1)
+    fig.update_yaxes(title="singular value σ_i (log scale; ≈0 drawn at 1e-9)", type="log", exponentformat="power")
+    return base_layout(fig, "Singular values of the learned update ΔW", height=420)
+
+
+def capacity_figure(full: list[float], lora: dict[int, list[float]], trainable_full: int,
+                    trainable_lora: dict[int, int]) -> go.Figure:
+    """Training from scratch: full training vs LoRA at several ranks (loss per step, log scale)."""
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=_steps(full), y=full, mode="lines", line=dict(color=FULL_COLOR, width=3),
+                             name=f"every weight trains ({fmt_int(trainable_full)} params)"))
+    for color, (r, curve) in zip(RANK_COLORS, sorted(lora.items())):
+        fig.add_trace(go.Scatter(x=_steps(curve), y=curve, mode="lines", line=dict(color=color, width=2),
+                                 name=f"LoRA r = {r} ({fmt_int(trainable_lora[r])} params)"))
+    fig.update_xaxes(title="optimizer step", tickformat=",d")
+    fig.update_yaxes(title="training loss (mean squared error, log scale)", type="log", exponentformat="power")
+    return base_layout(fig, "Training from a random start: the capacity gap of low rank", height=420)
+
+
+def frozen_a_figure(steps: list[int], moved: dict[str, list[float]], loss_fa: list[float],
+                    loss_lora: list[float]) -> go.Figure:
+    """Left: how far A and B moved from their init (LoRA-FA and LoRA). Right: both losses."""
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
+                        subplot_titles=("Distance from the initial value", "Training loss"))
+    styles = {"A, LoRA-FA (frozen)": (FROZEN, "solid"), "B, LoRA-FA": (TRAINABLE, "solid"),
+              "A, LoRA": (FROZEN, "dot"), "B, LoRA": (TRAINABLE, "dot")}
+    for name, (color, dash) in styles.items():
+        fig.add_trace(go.Scatter(x=steps, y=moved[name], mode="lines+markers", name=name,
+                                 line=dict(color=color, dash=dash, width=3), marker=dict(size=5)), row=1, col=1)
+    for name, curve, dash in (("loss, LoRA-FA", loss_fa, "solid"), ("loss, LoRA", loss_lora, "dot")):
+        fig.add_trace(go.Scatter(x=_steps(curve), y=curve, mode="lines", name=name,
+                                 line=dict(color=TRAINABLE, dash=dash, width=2)), row=1, col=2)
+    fig.update_xaxes(title="optimizer step", tickformat=",d")
+    fig.update_yaxes(title="‖X_t − X_0‖ (Frobenius norm)", row=1, col=1)
+    fig.update_yaxes(title="mean squared error (log scale)", type="log", exponentformat="power", row=1, col=2)
+    return base_layout(fig, "LoRA-FA: A never moves, only B learns", height=420)
+
+
+def activation_figure(model: str, bytes_by_method: dict[str, float], batch: int, seq: int) -> go.Figure:
+    """Activation memory of one training batch, per method (bars, GB)."""
+    names = list(bytes_by_method)
+    values = [bytes_by_method[n] / 1e9 for n in names]
+    colors = [FULL_COLOR if "full" in n.lower() else FROZEN if "FA" in n else TRAINABLE for n in names]
+    fig = go.Figure(go.Bar(x=names, y=values, marker_color=colors,
+                           text=[fmt_bytes(bytes_by_method[n]) for n in names], textposition="outside"))
+    fig.update_xaxes(title="method (adapting q, k, v, o and the MLP)")
+    fig.update_yaxes(title="activation memory (GB)", rangemode="tozero")
+    return base_layout(fig, f"Activations kept for backward: {model}, batch {batch} × {fmt_int(seq)} tokens, "
+                            "16-bit", height=400)
+
+
+def _vector_block(vectors: dict[str, np.ndarray]) -> np.ndarray:
+    return np.stack([v.reshape(-1) for v in vectors.values()], axis=1)  # (len, n_layers)
+
+
+def vera_figure(A: np.ndarray, B: np.ndarray, d: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> go.Figure:
+    """The one shared random pair (frozen) and every layer's trained d and b (one column per layer)."""
+    mats = [("B  (shared, frozen)", B, FROZEN_DIVERGING), ("A  (shared, frozen)", A, FROZEN_DIVERGING),
+            ("d per layer (trained)", _vector_block(d), TRAINABLE_DIVERGING),
+            ("b per layer (trained)", _vector_block(b), TRAINABLE_DIVERGING)]
+    widths = [m.shape[1] + 2 for _, m, _ in mats]
+    fig = make_subplots(rows=1, cols=len(mats), column_widths=widths, horizontal_spacing=0.05,
+                        subplot_titles=[f"{t}<br>{m.shape[0]}×{m.shape[1]}" for t, m, _ in mats])
+    for col, (title, m, scale) in enumerate(mats, start=1):
+        zmax = float(np.abs(m).max()) or 1.0
+        fig.add_trace(go.Heatmap(z=np.round(m, 4).tolist(), zmin=-zmax, zmax=zmax, colorscale=scale,
+                                 showscale=False, xgap=1, ygap=1,
+                                 hovertemplate=f"{title.split()[0]}[%{{y}}, %{{x}}] = %{{z:.4f}}<extra></extra>"),
+                      row=1, col=col)
+        xa = "x" if col == 1 else f"x{col}"
+        fig.update_xaxes(row=1, col=col, showticklabels=col > 2, showgrid=False, constrain="domain",
+                         title="layer" if col > 2 else ("r" if col == 1 else "d_in"), dtick=1)
+        fig.update_yaxes(row=1, col=col, showticklabels=False, showgrid=False, autorange="reversed",
+                         scaleanchor=xa, constrain="domain", title="d_out" if col in (1, 4) else "r")
+    return base_layout(fig, "VeRA: one frozen random pair for all layers; each layer trains only d and b",
+                       height=420)
+
+
+def delta_figure(runs) -> go.Figure:
+    """Delta-LoRA at several λ: ‖W_t − W_0‖ (W has no gradient) and the loss."""
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
+                        subplot_titles=("How far W moved (it gets no gradient)", "Training loss"))
+    for color, run in zip(RANK_COLORS[1:] if len(runs) < 5 else RANK_COLORS, runs):
+        label = f"λ = {run.lam:g}" + (" (plain LoRA)" if run.lam == 0 else "")
+        fig.add_trace(go.Scatter(x=run.steps, y=run.w_moved, mode="lines", name=label,
+                                 line=dict(color=color, width=3), legendgroup=label), row=1, col=1)
+        fig.add_trace(go.Scatter(x=_steps(run.loss), y=run.loss, mode="lines", name=label, showlegend=False,
+                                 line=dict(color=color, width=2), legendgroup=label), row=1, col=2)
+    start = runs[0].start
+    fig.add_vline(x=start, line=dict(color=MOVING_COLOR, dash="dash"), row=1, col=1,
+                  annotation_text=f"K = {start}", annotation_position="top left")
+    fig.update_xaxes(title="optimizer step", tickformat=",d")
+    fig.update_yaxes(title="‖W_t − W_0‖ (Frobenius norm)", row=1, col=1)
+    fig.update_yaxes(title="mean squared error (log scale)", type="log", exponentformat="power", row=1, col=2)
+    return base_layout(fig, "Delta-LoRA: W starts moving at step K, by λ times the change of B·A", height=420)
+
+
+def ratio_figure(curves: dict[float, list[float]], lr: float) -> go.Figure:
+    """LoRA+ loss curves for several learning-rate ratios lr(B) / lr(A)."""
+    fig = go.Figure()
+    ordered = sorted(curves.items())
+    colors = RANK_COLORS[-len(ordered):] if len(ordered) <= len(RANK_COLORS) else None
+    for i, (ratio, curve) in enumerate(ordered):
+        color = FULL_COLOR if ratio == 1 else (colors[i] if colors else None)
+        label = f"ratio {ratio:g}" + (" (plain LoRA)" if ratio == 1 else "")
+        fig.add_trace(go.Scatter(x=_steps(curve), y=curve, mode="lines", name=label,
+                                 line=dict(color=color, width=3 if ratio == 1 else 2)))
+    fig.update_xaxes(title="optimizer step", tickformat=",d")
+    fig.update_yaxes(title="training loss (mean squared error, log scale)", type="log", exponentformat="power")
+    return base_layout(fig, f"LoRA+: lr(A) = {lr:g}, lr(B) = ratio × lr(A)", height=420)
+
+
+METHOD_COLORS = {"full": FULL_COLOR, "lora": FROZEN, "dora": TRAINABLE}
+METHOD_NAMES = {"full": "full fine-tuning", "lora": "LoRA", "dora": "DoRA"}
+
+
+def magdir_figure(results) -> go.Figure:
+    """DoRA paper, Fig. 2: mean direction change (x) vs mean magnitude change (y) along each run."""
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
+                        subplot_titles=("Direction vs magnitude, along the run",
+                                        "Magnitude change of each row, end of run"))
+    for res in results:
+        name, color = METHOD_NAMES[res.method], METHOD_COLORS[res.method]
+        fig.add_trace(go.Scatter(x=res.d_dir, y=res.d_mag, mode="lines+markers", name=name, legendgroup=name,
+                                 line=dict(color=color, width=2), marker=dict(size=6),
+                                 customdata=res.steps, hovertemplate="step %{customdata}: ΔD %{x:.4f}, "
+                                                                     "ΔM %{y:.4f}<extra>" + name + "</extra>"),
+                      row=1, col=1)
+        fig.add_trace(go.Bar(x=list(range(len(res.mag_change))), y=res.mag_change.tolist(), name=name,
+                             marker_color=color, legendgroup=name, showlegend=False), row=1, col=2)
+    fig.update_xaxes(title="ΔD: mean 1 − cos(W_row, W0_row)", row=1, col=1)
+    fig.update_yaxes(title="ΔM: mean |‖W_row‖ − ‖W0_row‖| / ‖W0_row‖", row=1, col=1)
+    fig.update_xaxes(title="output row of W", dtick=1, row=1, col=2)
+    fig.update_yaxes(title="‖W_row‖ − ‖W0_row‖", row=1, col=2)
+    fig.update_layout(barmode="group")
+    return base_layout(fig, "DoRA: magnitude and direction of W's rows, vs LoRA and full fine-tuning",
+                       height=440)

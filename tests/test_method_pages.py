@@ -1,0 +1,71 @@
+"""AppTest of every method page (pages/method.py render_method), from the registry.
+
+Counts shown on the page are checked against closed forms: ``peft_edu.layer_params`` for
+per-layer methods, the method modules' ``model_params`` for per-model ones.
+"""
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import peft_edu
+from peft_edu import METHODS
+from peft_edu.lessons.explainer import knob_of
+from tests.conftest import ROOT  # noqa: F401  (puts the repo root on sys.path)
+
+
+def _page(key: str) -> None:
+    from pages.method import render_method
+
+    render_method(key)
+
+
+def run_page(key: str) -> AppTest:
+    return AppTest.from_function(_page, args=(key,), default_timeout=300).run()
+
+
+def shown(at: AppTest, label: str) -> list[int]:
+    """Every metric with this label, as integers, in page order."""
+    return [int(m.value.replace(",", "")) for m in at.metric if m.label == label]
+
+
+def other_stop(key: str) -> int:
+    """A slider stop that is not the default (the next one up, or the one below the top)."""
+    knob = knob_of(key)
+    i = knob.options.index(knob.default)
+    return knob.options[i + 1] if i + 1 < len(knob.options) else knob.options[i - 1]
+
+
+@pytest.mark.parametrize("key", list(METHODS))
+def test_method_page_renders_and_slider_updates_counts(key):
+    at = run_page(key)
+    assert not at.exception, at.exception
+    spec = METHODS[key]
+    assert at.title[0].value == spec.name
+    assert any(spec.formula in x.value for x in at.latex)
+    assert len(at.get("plotly_chart")) >= 2  # the animation and the share bar
+    size = other_stop(key)
+    at.select_slider(key=f"method_{key}_size").set_value(size).run()
+    assert not at.exception, at.exception
+    trainable, frozen = shown(at, "Trainable"), shown(at, "Frozen")
+    knob = knob_of(key)
+    if key in ("prompt_tuning", "prefix_tuning"):  # per model: all-MiniLM-L6-v2 (d 384, L 6), tiny BERT (16, 2)
+        per_token = {"prompt_tuning": lambda d, L: d, "prefix_tuning": lambda d, L: 2 * L * d}[key]
+        assert trainable[:2] == [size * per_token(384, 6), size * per_token(16, 2)]
+        return
+    big = 1000 if knob.arg else size
+    assert trainable[0] == peft_edu.layer_params(key, big, big, **knob.config(size))
+    assert frozen[0] == (0 if key == "full" else big * big)
+    if key == "lora":
+        assert trainable[0] == 2 * 1000 * size  # r (d_in + d_out)
+    if key not in ("adapter", "ia3"):  # the animation's 16×24 toy layer
+        assert trainable[1] == peft_edu.layer_params(key, 16, 24, **knob.config(size if knob.arg else 4))
+
+
+def test_lora_page_example_r4_is_8000_of_a_million():
+    at = run_page("lora")
+    assert shown(at, "Trainable")[0] == 8_000 and shown(at, "Frozen")[0] == 1_000_000
+    assert any("4 \\cdot (1{,}000 + 1{,}000) = 8{,}000" in x.value for x in at.latex)
+
+
+def test_unknown_method_shows_an_error():
+    at = run_page("nope")
+    assert not at.exception and "Unknown method" in at.error[0].value
