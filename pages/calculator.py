@@ -196,8 +196,9 @@ def memory_explainers(config: CalcConfig, rows) -> None:
             st.latex(formula)
             st.markdown(text)
     weights = base_weight_bytes(config)
-    st.markdown("**The frozen base model's weights at each storage precision**")
-    st.table([{"Storage": k, "Weights": fmt_bytes(v)} for k, v in weights.items()])
+    lines = ["| Storage of the frozen base | Weights |", "|---|---:|"]
+    lines += [f"| {k} | {fmt_bytes(v)} |" for k, v in weights.items()]
+    st.markdown("\n".join(lines))
 
 
 def one_layer(config: CalcConfig) -> None:

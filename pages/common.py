@@ -5,16 +5,20 @@ A page's identity in Streamlit is its URL path, so building the same st.Page aga
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from peft_edu import METHODS
 
-TOOL_PAGES = {  # url path -> (script, title, icon)
-    "calculator": ("pages/calculator.py", "Parameter & memory calculator", ":material/calculate:"),
-    "lab": ("pages/lab.py", "Live fine-tune lab", ":material/science:"),
-    "compare": ("pages/compare.py", "Compare methods", ":material/compare_arrows:"),
+PAGES_DIR = Path(__file__).resolve().parent  # absolute: works whichever script is the main one
+
+TOOL_PAGES = {  # url path -> (script in pages/, title, icon)
+    "calculator": ("calculator.py", "Parameter & memory calculator", ":material/calculate:"),
+    "lab": ("lab.py", "Live fine-tune lab", ":material/science:"),
+    "compare": ("compare.py", "Compare methods", ":material/compare_arrows:"),
 }
-QUIZ_PAGE = ("pages/quiz.py", "Quiz", ":material/quiz:")
+QUIZ_PAGE = ("quiz.py", "Quiz", ":material/quiz:")
 
 
 def _method_renderer(key: str):
@@ -30,7 +34,7 @@ def _method_renderer(key: str):
 
 
 def home_page() -> st.Page:
-    return st.Page("pages/home.py", title="Home", icon=":material/home:", url_path="home", default=True)
+    return st.Page(PAGES_DIR / "home.py", title="Home", icon=":material/home:", url_path="home", default=True)
 
 
 def method_page(key: str) -> st.Page:
@@ -40,12 +44,12 @@ def method_page(key: str) -> st.Page:
 
 def tool_page(name: str) -> st.Page:
     script, title, icon = TOOL_PAGES[name]
-    return st.Page(script, title=title, icon=icon, url_path=name)
+    return st.Page(PAGES_DIR / script, title=title, icon=icon, url_path=name)
 
 
 def quiz_page() -> st.Page:
     script, title, icon = QUIZ_PAGE
-    return st.Page(script, title=title, icon=icon, url_path="quiz")
+    return st.Page(PAGES_DIR / script, title=title, icon=icon, url_path="quiz")
 
 
 def navigation_sections() -> dict[str, list[st.Page]]:

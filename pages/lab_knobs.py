@@ -19,7 +19,7 @@ RATIO_CHOICES = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 TOKEN_CHOICES = (1, 5, 10, 20, 50)
 BOTTLENECK_CHOICES = (8, 16, 32, 64, 128, 256)
 BATCH_CHOICES = (4, 8, 16, 32)
-STEP_RANGE = (5, 2000)
+STEP_RANGE = (1, 2000)
 
 
 def method_label(key: str) -> str:

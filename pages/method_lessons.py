@@ -40,7 +40,7 @@ def _activations(model: str):
 
 
 @st.cache_data(max_entries=1, show_spinner=False)
-def _vera():
+def _vera_run():
     return fam.vera_sharing()
 
 
@@ -113,7 +113,7 @@ def _lora_fa() -> None:
 # ---------------------------------------------------------------- VeRA
 def _vera() -> None:
     st.subheader("One random pair for every layer")
-    v = _vera()
+    v = _vera_run()
     _chart(figs.vera_figure(v.A, v.B, v.d, v.b), "lesson_vera_shared")
     c1, c2, c3 = st.columns(3)
     c1.metric("Layers sharing one A, B", f"{len(v.layers)}")

@@ -116,13 +116,13 @@ def _flag(key: str, raw: str, default: bool, messages: list[str]) -> bool:
 def _methods(raw: str, messages: list[str]) -> tuple[str, ...]:
     keys = [k.strip() for k in raw.split(",") if k.strip()]
     unknown = [k for k in keys if k not in METHODS]
-    if unknown:
-        messages.append(f"unknown method(s) {', '.join(unknown)} in the URL; valid: {', '.join(METHODS)}.")
     chosen = tuple(k for k in METHODS if k in keys)  # registry order, no duplicates
-    if not chosen:
-        messages.append(f"no valid method in `methods={raw}`; using {', '.join(DEFAULT.methods)}.")
-        return DEFAULT.methods
-    return chosen
+    fallback = f"; using {', '.join(DEFAULT.methods)}" if not chosen else ""
+    if unknown:
+        messages.append(f"unknown method(s) {', '.join(unknown)} in the URL (valid: {', '.join(METHODS)}){fallback}.")
+    elif not chosen:
+        messages.append(f"no method in `methods={raw}`{fallback}.")
+    return chosen or DEFAULT.methods
 
 
 def _targets(raw: str, messages: list[str]) -> tuple[str, ...]:
@@ -196,13 +196,19 @@ def validate(config: CalcConfig) -> tuple[CalcConfig, list[str]]:
     """Fix combinations no model can have (custom dimensions only), saying what changed."""
     if not config.is_custom:
         return config, []
-    messages = []
+    messages: list[str] = []
     c = config
-    if c.hidden % c.heads:
-        messages.append(f"hidden size {c.hidden:,} is not divisible by {c.heads:,} heads; "
-                        f"using {_divisor_near(c.hidden, c.heads)} heads.")
-        c = dataclasses.replace(c, heads=_divisor_near(c.hidden, c.heads))
-    if c.arch != "llama" and c.kv_heads != c.heads:
+    rope = c.arch == "llama"  # rotary embeddings rotate pairs of values: the head size must be even
+    if rope and c.hidden % 2:
+        messages.append(f"a Llama-style hidden size must be even (RoPE); using {c.hidden + 1:,}.")
+        c = dataclasses.replace(c, hidden=c.hidden + 1)
+    if c.hidden % c.heads or (rope and (c.hidden // c.heads) % 2):
+        heads = _divisor_near(c.hidden, c.heads, rope)
+        why = "not divisible by" if c.hidden % c.heads else "split into odd-sized heads (RoPE needs even) by"
+        messages.append(f"hidden size {c.hidden:,} is {why} {c.heads:,} heads; using {heads:,} heads.")
+        kv = heads if c.kv_heads == c.heads else c.kv_heads  # no grouped-query attention stays none
+        c = dataclasses.replace(c, heads=heads, kv_heads=kv)
+    if not rope and c.kv_heads != c.heads:
         c = dataclasses.replace(c, kv_heads=c.heads)  # only the Llama style has grouped-query attention
     if c.heads % c.kv_heads:
         messages.append(f"{c.heads:,} heads are not divisible by {c.kv_heads:,} key/value heads; "
@@ -211,9 +217,11 @@ def validate(config: CalcConfig) -> tuple[CalcConfig, list[str]]:
     return c, messages
 
 
-def _divisor_near(n: int, wanted: int) -> int:
-    """The divisor of n closest to ``wanted`` (ties: the smaller one)."""
-    divisors = [k for k in range(1, min(n, 1024) + 1) if n % k == 0]
+def _divisor_near(n: int, wanted: int, even_quotient: bool = False) -> int:
+    """The divisor k of n closest to ``wanted`` (ties: the smaller), n / k even if asked
+    (n is even then, so k = n / 2 always qualifies)."""
+    divisors = [k for k in range(1, min(n, 1024) + 1)
+                if n % k == 0 and (not even_quotient or (n // k) % 2 == 0)]
     return min(divisors, key=lambda k: (abs(k - wanted), k))
 
 

@@ -79,7 +79,12 @@ def _shape(fields_items: tuple, task: str) -> ModelShape:
     from peft_edu.models import hf_config
 
     fields = dict(fields_items)
-    c = hf_config(fields)
+    try:
+        c = hf_config(fields)
+    except ValueError:
+        raise
+    except Exception as err:  # transformers' own config validators raise their own error types
+        raise ValueError(f"transformers rejects this configuration: {err}") from err
     d_ff = getattr(c, "intermediate_size", None) or getattr(c, "n_inner", None) or 4 * c.hidden_size
     kv = getattr(c, "num_key_value_heads", None) or c.num_attention_heads
     return ModelShape(n_layers=c.num_hidden_layers, d_model=c.hidden_size, n_heads=c.num_attention_heads,
@@ -220,6 +225,7 @@ def estimate_method(config: CalcConfig, method: str) -> MethodEstimate:
 def estimate(config: CalcConfig) -> tuple[list[MethodEstimate], dict[str, str]]:
     """One ``MethodEstimate`` per configured method (registry order), and for each method
     that cannot be applied to this model its reason (e.g. adapters on Llama)."""
+    model_shape(config)  # a model transformers cannot build raises ValueError here, once
     rows, problems = [], {}
     for method in config.methods:
         try:

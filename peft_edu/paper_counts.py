@@ -37,7 +37,8 @@ PAPER_COUNTS = (
                "737,280 (0.74M), as we count; Table 3 prints 0.77M."),
     PaperCount("GPT-3-175B", "lora", 8, ("q", "v"), 37.7e6, "37.7M", f"{LORA}, Table 4"),
     PaperCount("GPT-3-175B", "lora", 4, ("q", "v"), 18e6, "18M", f"{LORA}, Table 5",
-               "Table 5 fixes a budget of about 18M for every choice of matrices (r=4 on Wq, Wv)."),
+               "Table 5 gives every choice of matrices the same budget of about 18M; for r=4 on Wq, Wv "
+               "that is 96·2·4·(12,288 + 12,288) = 18,874,368."),
     PaperCount("roberta-base", "vera", 1024, ("q", "v"), 0.043e6, "0.043M", f"{VERA}, Table 2"),
     PaperCount("roberta-large", "vera", 256, ("q", "v"), 0.061e6, "0.061M", f"{VERA}, Table 2"),
     PaperCount("roberta-base", "full", None, (), 125.0e6, "125.0M", f"{LORA}, Table 2"),

@@ -54,3 +54,81 @@ def test_vera_defaults_to_a_large_rank(at):
     assert at.select_slider(key="lab_knob_vera_r").value == 256  # VeRA paper / peft default
     at.selectbox(key="lab_method").set_value("lora").run()
     assert at.select_slider(key="lab_knob_lora_r").value == 8  # peft default
+
+
+# ---------------------------------------------------------------- a real (very short) run
+@pytest.fixture
+def quiet_at():
+    """The page with the shared head-only baseline switched off (it would queue a 150-step run)."""
+    app = AppTest.from_file(PAGE, default_timeout=300)
+    app.session_state["lab_baseline_started"] = True
+    app.run()
+    yield app
+    for job in app.session_state["lab_jobs"] if "lab_jobs" in app.session_state else []:
+        job.stop()
+        job.wait(120)
+
+
+def test_short_run_shows_progress_then_results(quiet_at):
+    at = quiet_at
+    at.number_input(key="lab_knob_lora_steps").set_value(3).run()
+    at.select_slider(key="lab_knob_lora_batch").set_value(4).run()
+    at.button(key="lab_start").click().run()
+    assert not at.exception, at.exception
+    (job,) = at.session_state["lab_jobs"]
+    assert job.cfg.method == "lora" and job.cfg.steps == 3 and job.cfg.batch_size == 4
+    # while queued or running the live panel shows where the run is (progress bar or queue place)
+    assert at.get("progress") or any("waiting" in i.value for i in at.info)
+    assert job.wait(600), "the 3-step run did not finish"
+    view = job.view()
+    assert view.status == "done", view.message
+    at.run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    row = table.iloc[0]
+    assert row["method"] == "lora" and row["status"] == "done"
+    assert row["trainable params"] == f"{view.result.trainable:,}"
+    assert row["test accuracy"] == f"{100 * view.result.test_accuracy:.1f}%"
+    # the curves hold the run's logged losses, step by step
+    chart = next(c for c in at.get("plotly_chart") if "lab_curves" in c.proto.id)
+    assert "Training loss" in chart.proto.spec
+    # Try it: both models give a prediction with a probability
+    at.text_input(key="lab_try_text").input("City won 3-0 at home").run()
+    assert not at.exception, at.exception
+    labels = {m.label for m in at.metric}
+    assert {"Base model (head not trained)", "Fine-tuned"} <= labels
+    assert at.get("download_button"), "a LoRA run offers its adapter"
+
+
+# ---------------------------------------------------------------- CSV uploads
+def _upload(at, name: str, raw: bytes):
+    at.radio(key="lab_data_source").set_value("Upload a CSV (text, label)").run()
+    at.file_uploader(key="lab_upload").set_value((name, raw, "text/csv")).run()
+    assert not at.exception, at.exception
+    return " ".join(e.value for e in at.error), " ".join(s.value for s in at.success)
+
+
+@pytest.mark.parametrize("raw, expected", [
+    (b"", "empty"),
+    (b"sentence,category\nhello,a\n", "Missing column"),
+    (b"text,label\n" + b"".join(b"good day %d,pos\n" % i for i in range(30)), "at least two labels"),
+    (b"text,label\n" + b"x,a\n" * 5, "at least 20"),
+    (b"PK\x03\x04\x00\x00binary", "binary"),
+    ("text,label\ncaf\u00e9,a\n".encode("latin-1"), "not UTF-8"),
+    (b"\xff\xfet\x00e\x00x\x00t\x00", "UTF-16"),
+    (b'text,label\n"unclosed,a\n' + b"ok,b\n" * 30, ""),  # whatever the CSV module makes of it: no crash
+])
+def test_bad_csv_gets_a_clear_message(at, raw, expected):
+    errors, successes = _upload(at, "mine.csv", raw)
+    if expected:
+        assert expected in errors, errors
+        assert "built-in dataset" in " ".join(i.value for i in at.info)
+    else:
+        assert errors or successes
+
+
+def test_good_csv_is_accepted_and_split(at):
+    rows = [f"I loved it {i},pos" for i in range(25)] + [f"I hated it {i},neg" for i in range(25)]
+    errors, successes = _upload(at, "reviews.csv", ("text,label\n" + "\n".join(rows)).encode())
+    assert not errors
+    assert "40 training and 10 test sentences, 2 labels (neg, pos)" in successes  # 20% of each label held out

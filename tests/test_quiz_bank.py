@@ -58,7 +58,7 @@ def test_ids_and_prompts_unique():
 
 def test_links_point_to_pages_of_the_app():
     assert set(PAGES) <= set(TOOL_PAGES) | {"home"}, "quiz_bank.PAGES drifted from pages/common.py"
-    scripts = {name: TOOL_PAGES[name][0] for name in PAGES if name != "home"} | {"home": "pages/home.py"}
+    scripts = {name: "pages/" + TOOL_PAGES[name][0] for name in PAGES if name != "home"} | {"home": "pages/home.py"}
     for entry in (*BANK.questions, *BANK.templates):
         assert entry.page in METHODS or entry.page in PAGES, entry.id
         if entry.page in PAGES:

@@ -97,8 +97,9 @@ def vera_sharing(r: int = 8, steps: int = 80, lr: float = 0.05) -> VeraSharing:
     """Apply VeRA to every hidden layer, check the sharing, train b and d."""
     with one_thread():
         base, x, y = stacked_problem()
-        lora_count = peft_edu.trainable_parameters(peft_edu.apply(copy.deepcopy(base), "lora", r=r))
-        model = peft_edu.apply(base, "vera", r=r)
+        lora_count = peft_edu.trainable_parameters(peft_edu.apply(copy.deepcopy(base), "lora", r=r,
+                                                                    train_head=False))
+        model = peft_edu.apply(base, "vera", r=r, train_head=False)  # the target changed the hidden layers only
         names = list(model.peft_edu_applied.arch.targets)
         layers = [model.get_submodule(n) for n in names]
         shared = model.vera_shared

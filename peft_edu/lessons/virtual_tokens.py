@@ -37,11 +37,11 @@ def token_flow(method: str, n_tokens: int = 4) -> TokenFlow:
         raise ValueError(f"method must be one of {SOFT_PROMPT}, got {method!r}")
     if n_tokens < 1:
         raise ValueError(f"n_tokens must be >= 1, got {n_tokens}")
+    model = pretrained()  # outside no_grad: the first call pre-trains it
+    model.set_attn_implementation("eager")  # the fused kernel returns no attention maps
+    peft_edu.apply(model, method, n_tokens=n_tokens, train_head=True)
+    ids, _ = task_batch(TASK_B, n=2, seed=1)
     with one_thread(), torch.no_grad():
-        model = pretrained()
-        model.set_attn_implementation("eager")  # the fused kernel returns no attention maps
-        peft_edu.apply(model, method, n_tokens=n_tokens, train_head=True)
-        ids, _ = task_batch(TASK_B, n=2, seed=1)
         out = model(input_ids=ids, output_attentions=True, output_hidden_states=True)
     return TokenFlow(method, n_tokens, SEQ + 1, out.hidden_states[0].shape[1],
                      [a.shape[2] for a in out.attentions], [a.shape[3] for a in out.attentions])

@@ -2,13 +2,14 @@
 
 A small bottleneck network is inserted twice in every transformer block: after the
 attention output projection and after the feed-forward output projection, before the
-skip connection and layer norm. It has its own skip connection:
+skip connection and layer norm (pre-norm GPT-2 and Llama: before the residual addition).
+It has its own skip connection:
 
     h <- h + W_up f(W_down h + b_down) + b_up,    W_down (m, d), W_up (d, m), m << d
 
 Trainable parameters: 2 d m + d + m per adapter, two adapters per block. The paper also
 trains the layer norms of each block ("train_layer_norm", on by default as in the paper:
-2 per block, 2 d each, not counted by ``layer_params``).
+2 per block, 2 d each — Llama's RMSNorm d each — not counted by ``layer_params``).
 
 Initialisation: the paper draws both projections near zero so that each adapter is close
 to the identity (§2.1). We draw W_down so (N(0, 0.01²) truncated at 2σ) and set W_up and
@@ -26,7 +27,8 @@ from torch.nn import functional as F
 from peft_edu.models import arch_of
 
 #: the block's two layer norms, per family (block-relative names), trained when train_layer_norm
-NORMS = {"bert": ("attention.output.LayerNorm", "output.LayerNorm"), "gpt2": ("ln_1", "ln_2")}
+NORMS = {"bert": ("attention.output.LayerNorm", "output.LayerNorm"), "gpt2": ("ln_1", "ln_2"),
+         "llama": ("input_layernorm", "post_attention_layernorm")}  # Llama: RMSNorm, a weight of d only
 ACTIVATIONS = {"gelu": F.gelu, "relu": F.relu}
 
 
@@ -50,9 +52,10 @@ def layer_params(d_out: int, d_in: int, cfg: Config) -> int:
     return 2 * d * m + d + m
 
 
-def model_params(d_model: int, n_layers: int, cfg: Config) -> int:
-    """Two adapters per block, plus the block's two layer norms (2 d each) when they train."""
-    norms = 2 * 2 * d_model if cfg.train_layer_norm else 0
+def model_params(d_model: int, n_layers: int, cfg: Config, rms_norm: bool = False) -> int:
+    """Two adapters per block, plus the block's two norms when they train: LayerNorm 2 d
+    each (gain and bias); Llama's RMSNorm d each (gain only)."""
+    norms = 2 * (1 if rms_norm else 2) * d_model if cfg.train_layer_norm else 0
     return n_layers * (2 * layer_params(d_model, d_model, cfg) + norms)
 
 
@@ -91,7 +94,7 @@ def inject(model: nn.Module, cfg: Config, arch=None) -> None:
     """Insert two adapters per block; unfreeze the block's layer norms if asked (model already frozen)."""
     arch = arch or arch_of(model)
     if arch.family not in NORMS:
-        raise ValueError(f"adapters support BERT- and GPT-2-family models, not {arch.family!r}")
+        raise ValueError(f"adapters support BERT-, GPT-2- and Llama-family models, not {arch.family!r}")
     if any(isinstance(m, WithAdapter) for m in model.modules()):
         raise ValueError("adapters are already applied to this model")
     gen = torch.Generator().manual_seed(cfg.seed)  # one stream: every adapter gets its own draw

@@ -2,10 +2,12 @@
 
 Pure functions of ``peft_edu.estimate.MethodEstimate`` rows; no Streamlit here.
 
-Each figure is built in one ``go.Figure(data, layout)`` call: plotly's helpers
-(``add_hline``, ``update_layout``, templates) validate the figure again on every call and
-cost tens of milliseconds, and the page must redraw in under 100 ms after a slider move.
-No template is set: Streamlit's own chart theme styles the figures in the app.
+Speed: the page must redraw in under 100 ms after a slider move, and plotly's validation
+of every property is most of a figure's cost (``add_hline``, ``update_layout`` and
+templates validate again on each call). So each figure is one ``go.Figure(data, layout)``
+of plain dicts built here, with validation off (``_validate=False``, as plotly's own JSON
+reader does); tests/test_calculator_viz.py rebuilds every figure *with* validation to
+prove the specs are valid. No template is set: Streamlit's chart theme styles the figures.
 """
 from __future__ import annotations
 
@@ -22,12 +24,18 @@ TERM_COLORS = {  # frozen weights cool, everything that exists because something
 }
 
 
+def _figure(data: list[dict], layout: dict, validate: bool = False) -> go.Figure:
+    """A figure from plain dicts; ``validate=True`` checks every property (the tests do)."""
+    return go.Figure(data=data, layout=layout, _validate=validate)
+
+
 def _layout(title: str, height: int, x_title: str | None, y_title: str | None, **extra) -> dict:
     """The app's common layout (as ``peft_edu.viz.style.base_layout``), as one dict."""
     layout = dict(title=dict(text=title), height=height, margin=dict(l=60, r=20, t=60, b=50),
                   font=dict(size=13), **extra)
-    layout.setdefault("xaxis", {}).update(title=dict(text=x_title) if x_title else None)
-    layout.setdefault("yaxis", {}).update(title=dict(text=y_title) if y_title else None)
+    for axis, text in (("xaxis", x_title), ("yaxis", y_title)):
+        if text:
+            layout.setdefault(axis, {})["title"] = dict(text=text)
     return layout
 
 
@@ -36,22 +44,22 @@ def trainable_chart(rows) -> go.Figure:
     names = [r.name for r in rows]
     values = [r.counts["trainable"] for r in rows]
     text = [f"{fmt_int(v)} ({r.counts['percent']:.3g} %)" for v, r in zip(values, rows)]
-    bar = go.Bar(x=names, y=values, marker_color=TRAINABLE, text=text, textposition="outside", cliponaxis=False,
-                 hovertemplate="%{x}: %{y:,} trainable parameters<extra></extra>")
+    bar = dict(type="bar", x=names, y=values, marker=dict(color=TRAINABLE), text=text, textposition="outside",
+               cliponaxis=False, hovertemplate="%{x}: %{y:,} trainable parameters<extra></extra>")
     layout = _layout("Trainable parameters per method", 380, "method", "trainable parameters (log scale)",
                      yaxis=dict(type="log", tickformat=","))
-    return go.Figure(data=[bar], layout=layout)
+    return _figure([bar], layout)
 
 
 def memory_chart(rows, gpu_sizes_gb=(24, 40, 80)) -> go.Figure:
     """Peak training memory per method, stacked by term, against common GPU sizes (GB)."""
     names = [r.name for r in rows]
-    data = [go.Bar(name=term, x=names, y=[r.memory.parts()[term] / GB for r in rows], marker_color=color,
-                   hovertemplate=f"%{{x}}<br>{term}: %{{y:,.2f}} GB<extra></extra>")
+    data = [dict(type="bar", name=term, x=names, y=[r.memory.parts()[term] / GB for r in rows],
+                 marker=dict(color=color), hovertemplate=f"%{{x}}<br>{term}: %{{y:,.2f}} GB<extra></extra>")
             for term, color in TERM_COLORS.items()]
     totals = [r.memory.total for r in rows]
-    data.append(go.Scatter(x=names, y=[t / GB for t in totals], mode="text", showlegend=False,
-                           text=[fmt_bytes(t) for t in totals], textposition="top center", hoverinfo="skip"))
+    data.append(dict(type="scatter", x=names, y=[t / GB for t in totals], mode="text", showlegend=False,
+                     text=[fmt_bytes(t) for t in totals], textposition="top center", hoverinfo="skip"))
     lines = [dict(type="line", xref="paper", x0=0, x1=1, y0=gb, y1=gb, line=dict(dash="dash", color="#444", width=1))
              for gb in gpu_sizes_gb]
     labels = [dict(xref="paper", x=0, y=gb, text=f"{gb} GB GPU", showarrow=False, xanchor="left",
@@ -60,7 +68,7 @@ def memory_chart(rows, gpu_sizes_gb=(24, 40, 80)) -> go.Figure:
     layout = _layout("Training memory by term, against GPU sizes", 460, "method",
                      "peak training memory (GB = 10⁹ bytes)", barmode="stack", shapes=lines, annotations=labels,
                      legend=dict(orientation="h", y=-0.25), yaxis=dict(range=[0, top], tickformat=","))
-    return go.Figure(data=data, layout=layout)
+    return _figure(data, layout)
 
 
 def one_layer_chart(d_out: int, d_in: int, r: int) -> go.Figure:
@@ -82,4 +90,4 @@ def one_layer_chart(d_out: int, d_in: int, r: int) -> go.Figure:
                      xaxis=dict(visible=False, range=[-gap * 0.2, width + gap * 0.2]),
                      yaxis=dict(visible=False, range=[-gap * 1.6, d_out + gap * 0.2], scaleanchor="x",
                                 scaleratio=1))
-    return go.Figure(data=[], layout=layout)
+    return _figure([], layout)

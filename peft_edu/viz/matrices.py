@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
+from peft_edu.viz.grid import matrix_row
 from peft_edu.viz.style import FROZEN, TRAINABLE, base_layout, fmt_int
 
 # Signed values: negative on the left end, 0 white in the middle, positive on the right end.
@@ -52,17 +52,22 @@ def _subplot_title(view, shape: tuple[int, ...]) -> str:
     return f"<b>{view.title}</b><br><span style='color:{color}'>{ROLE_WORD[view.role]}</span> · {shape[0]}×{shape[1]}"
 
 
-def _style_matrix_axes(fig: go.Figure, col: int, view, shape: tuple[int, ...]) -> None:
-    """True aspect ratio (one square per number), row 0 at the top like a matrix."""
-    xa = "x" if col == 1 else f"x{col}"
-    fig.update_xaxes(row=1, col=col, showgrid=False, zeroline=False, showticklabels=False,
-                     title=dict(text=f"{view.cols} = {shape[1]}", font=dict(size=11)),
-                     constrain="domain", linecolor=ROLE_COLOR[view.role], mirror=True,
-                     showline=True, linewidth=3)
-    fig.update_yaxes(row=1, col=col, showgrid=False, zeroline=False, showticklabels=False,
-                     title=dict(text=f"{view.rows} = {shape[0]}", font=dict(size=11)),
-                     autorange="reversed", scaleanchor=xa, scaleratio=1, constrain="domain",
-                     linecolor=ROLE_COLOR[view.role], mirror=True, showline=True, linewidth=3)
+def _dim_label(name: str, n: int) -> str:
+    """'d_in = 24'; a vector's single column is just '1'."""
+    return str(n) if name == str(n) else f"{name} = {n}"
+
+
+def _matrix_axes(i: int, view, shape: tuple[int, ...], x: tuple[float, float],
+                 y: tuple[float, float]) -> dict:
+    """Layout of matrix i's axes: true aspect ratio, row 0 at the top, a frame in its role's colour."""
+    frame = dict(showgrid=False, zeroline=False, showticklabels=False, linecolor=ROLE_COLOR[view.role],
+                 mirror=True, showline=True, linewidth=3, constrain="domain", fixedrange=True)
+    xaxis = dict(frame, domain=list(x), anchor=f"y{i}",
+                 title=dict(text=_dim_label(view.cols, shape[1]), font=dict(size=11), standoff=10))
+    yaxis = dict(frame, domain=list(y), anchor=f"x{i}", autorange="reversed", scaleanchor=f"x{i}",
+                 scaleratio=1, constraintoward="top",
+                 title=dict(text=_dim_label(view.rows, shape[0]), font=dict(size=11), standoff=10))
+    return {f"xaxis{i}": xaxis, f"yaxis{i}": yaxis}
 
 
 def _loss_traces(run, upto: int) -> list[go.Scatter]:
@@ -76,53 +81,72 @@ def _loss_traces(run, upto: int) -> list[go.Scatter]:
     ]
 
 
-def _controls(steps: list[int]) -> tuple[list[dict], list[dict]]:
+def _controls(steps: list[int], plot_px: float) -> tuple[list[dict], list[dict]]:
+    below = -55 / plot_px  # under the loss axis' title, in fractions of the plot height
     play = dict(label="▶ Play", method="animate",
                 args=[None, {"frame": {"duration": 180, "redraw": True}, "fromcurrent": True,
                              "transition": {"duration": 0}, "mode": "immediate"}])
     pause = dict(label="❚❚ Pause", method="animate",
                  args=[[None], {"frame": {"duration": 0, "redraw": False}, "mode": "immediate"}])
-    menus = [dict(type="buttons", direction="left", x=0.0, y=-0.13, xanchor="left", yanchor="top",
+    menus = [dict(type="buttons", direction="left", x=0.0, y=below, xanchor="left", yanchor="top",
                   showactive=False, buttons=[play, pause], pad=dict(r=8, t=8))]
     slider_steps = [dict(label=fmt_int(s), method="animate",
                          args=[[str(s)], {"frame": {"duration": 0, "redraw": True}, "mode": "immediate",
                                           "transition": {"duration": 0}}]) for s in steps]
-    sliders = [dict(active=0, steps=slider_steps, x=0.16, len=0.84, y=-0.1, yanchor="top",
+    sliders = [dict(active=0, steps=slider_steps, x=0.16, len=0.84, y=below + 10 / plot_px, yanchor="top",
                     currentvalue=dict(prefix="optimizer step: ", font=dict(size=13)),
                     pad=dict(t=30, b=10))]
     return menus, sliders
 
 
-def tensor_animation(run, title: str, height: int = 640) -> go.Figure:
-    """Animated figure of ``run`` (a ``peft_edu.lessons.Run``): tensors on top, loss below."""
+LOSS_PX, GAP_PX, TOP_PX, BOTTOM_PX = 190, 95, 105, 150  # loss panel, gap, title and controls
+
+
+def tensor_animation(run, title: str, width: float = 1150.0) -> go.Figure:
+    """Animated figure of ``run`` (a ``peft_edu.lessons.Run``): tensors on top, loss below.
+
+    Every number is a square of the same size across all matrices (``viz.grid``), laid out for
+    a plot area about ``width`` pixels wide (Streamlit's wide layout)."""
     views = list(run.tensors)
     shapes = [run.frames[0][v.name].shape for v in views]
-    widths = [max(s[1], 2) + 3 for s in shapes]  # +3: room for the axis title of thin matrices
-    fig = make_subplots(
-        rows=2, cols=len(views), column_widths=widths, row_heights=[0.62, 0.38],
-        specs=[[{}] * len(views), [{"colspan": len(views)}] + [None] * (len(views) - 1)],
-        subplot_titles=[_subplot_title(v, s) for v, s in zip(views, shapes)] + ["Training loss"],
-        vertical_spacing=0.2, horizontal_spacing=0.035,
-    )
-    for note in fig.layout.annotations[: len(views)]:  # two-line titles clear the matrices' frames
-        note.update(yshift=8)
+    titles = [_subplot_title(v, s) for v, s in zip(views, shapes)]
+    row = matrix_row(shapes, titles, width=width)
+    plot_px = row.height + GAP_PX + LOSS_PX
+    row_lo = (LOSS_PX + GAP_PX) / plot_px
+    fig = go.Figure()
     zmax = {v.name: _zmax(run, v.name) for v in views}
-    for col, (view, shape) in enumerate(zip(views, shapes), start=1):
-        fig.add_trace(_heatmap(run, view, run.frames[0], zmax[view.name]), row=1, col=col)
-        _style_matrix_axes(fig, col, view, shape)
-    fig.add_trace(go.Scatter(x=list(range(len(run.loss))), y=run.loss, mode="lines", name="whole run",
-                             line=dict(color="#cccccc", width=2), hoverinfo="skip"), row=2, col=1)
-    for trace in _loss_traces(run, run.steps[0]):
-        fig.add_trace(trace, row=2, col=1)
-    n = len(run.loss) - 1
-    fig.update_xaxes(row=2, col=1, title="optimizer step", tickformat=",d", range=[-0.01 * n, 1.01 * n])
-    fig.update_yaxes(row=2, col=1, title=run.loss_label, type="log", dtick=1, exponentformat="power")
+    notes, axes = [], {}
+    for i, (view, shape) in enumerate(zip(views, shapes), start=1):
+        fig.add_trace(_heatmap(run, view, run.frames[0], zmax[view.name]).update(xaxis=f"x{i}", yaxis=f"y{i}"))
+        y = tuple(row_lo + (1 - row_lo) * f for f in row.y[i - 1])
+        axes.update(_matrix_axes(i, view, shape, row.x[i - 1], y))
+        notes.append(dict(text=titles[i - 1], x=row.centers[i - 1], y=1.0, xref="paper", yref="paper",
+                          xanchor="center", yanchor="bottom", yshift=6, showarrow=False, font=dict(size=12)))
+    _add_loss(fig, run, len(views) + 1, LOSS_PX / plot_px, axes, notes)
     _add_frames(fig, run, views, zmax)
-    menus, sliders = _controls(run.steps)
-    fig.update_layout(updatemenus=menus, sliders=sliders, showlegend=False)
-    base_layout(fig, title, height=height)
-    fig.update_layout(margin=dict(l=40, r=20, t=110, b=150))
+    menus, sliders = _controls(run.steps, plot_px)
+    fig.update_layout(updatemenus=menus, sliders=sliders, showlegend=False, annotations=notes, **axes)
+    base_layout(fig, title, height=int(plot_px + TOP_PX + BOTTOM_PX))
+    fig.update_layout(margin=dict(l=40, r=20, t=TOP_PX, b=BOTTOM_PX))
     return fig
+
+
+def _add_loss(fig: go.Figure, run, i: int, top: float, axes: dict, notes: list) -> None:
+    """The loss panel (axes x{i}, y{i}): the whole run in grey, the run so far in orange."""
+    ref = dict(xaxis=f"x{i}", yaxis=f"y{i}")
+    fig.add_trace(go.Scatter(x=list(range(len(run.loss))), y=run.loss, mode="lines", name="whole run",
+                             line=dict(color="#cccccc", width=2), hoverinfo="skip", **ref))
+    for trace in _loss_traces(run, run.steps[0]):
+        fig.add_trace(trace.update(**ref))
+    n = len(run.loss) - 1
+    positive = [v for v in run.loss if v > 0]
+    decades = np.log10(max(positive) / min(positive)) if positive else 0.0
+    axes[f"xaxis{i}"] = dict(domain=[0, 1], anchor=f"y{i}", title="optimizer step", tickformat=",d",
+                             range=[-0.01 * n, 1.01 * n])
+    axes[f"yaxis{i}"] = dict(domain=[0, top], anchor=f"x{i}", title=run.loss_label, type="log",
+                             exponentformat="power", **({"dtick": 1} if decades > 1.5 else {}))
+    notes.append(dict(text="Training loss (log scale)", x=0.5, y=top, xref="paper", yref="paper",
+                      xanchor="center", yanchor="bottom", yshift=4, showarrow=False, font=dict(size=13)))
 
 
 def _add_frames(fig: go.Figure, run, views, zmax: dict[str, float]) -> None:

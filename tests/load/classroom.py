@@ -132,7 +132,7 @@ async def answer_quiz(page, report: Report) -> None:
     elif await boxes.count():
         await boxes.first.click()
     else:
-        field_ = page.locator('[data-testid="stNumberInput"] input')
+        field_ = page.locator('[data-testid="stTextInput"] input')
         if await field_.count():
             await field_.first.fill("1000")
             await field_.first.press("Enter")

@@ -1,0 +1,211 @@
+"""A training step of peft_edu vs Hugging Face peft on all-MiniLM-L6-v2: time and memory.
+
+    python benchmarks/bench_methods.py [--batch 16] [--seq 32] [--steps 10] [--methods lora,dora]
+
+For LoRA, DoRA, VeRA, (IA)³ and prompt tuning, with the same configuration on both sides
+(LoRA/DoRA r=8, alpha=8 on query,value; VeRA r=256 on query,value; (IA)³ on key, value and
+the FFN output.dense; prompt tuning 20 virtual tokens), AdamW, cross-entropy, dropout on:
+
+- step time: one process per method builds both models and alternates their steps
+  (peft_edu, peft, peft_edu, ...) after warm-up, so load from other processes hits both
+  alike; the table shows the median of ``--steps`` steps each;
+- peak memory: a fresh process per (method, library) runs two steps; on CUDA
+  torch.cuda.max_memory_allocated, on the CPU the resident-set high-water mark above the
+  level before the model is built (the same method as benchmarks/measure_memory.py);
+- kept for backward: bytes of the tensors autograd saves in the forward pass (parameters
+  excluded), counted with saved_tensors_hooks: deterministic, and where the two differ.
+
+The weights are the real model's shapes with a random init (``from_config``): speed and
+memory depend on shapes, not values. Target: peft_edu / peft <= 1.0 for time and memory.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+METHODS = ("lora", "dora", "vera", "ia3", "prompt_tuning")
+IA3_PEFT = (r".*\.(key|value)|.*layer\.\d+\.output\.dense", r".*layer\.\d+\.output\.dense")  # the paper's places
+TARGET = 1.0
+
+
+def build(method: str, library: str):
+    """all-MiniLM-L6-v2's architecture with a 2-label head and ``method`` from ``library``."""
+    import torch
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    import peft_edu
+    from peft_edu.models import minilm_dir
+
+    torch.manual_seed(0)
+    config = AutoConfig.from_pretrained(minilm_dir(), num_labels=2, local_files_only=True)
+    model = AutoModelForSequenceClassification.from_config(config)
+    if library == "peft_edu":
+        options = {"lora": {"r": 8, "alpha": 8}, "dora": {"r": 8, "alpha": 8}, "vera": {"r": 256},
+                   "ia3": {}, "prompt_tuning": {"n_tokens": 20}}[method]
+        targets = {"targets": "query,value"} if method in ("lora", "dora", "vera") else {}
+        return peft_edu.apply(model, method, **options, **targets).train()
+    return peft_model(model, method).train()
+
+
+def peft_model(model, method: str):
+    from peft import IA3Config, LoraConfig, PromptTuningConfig, VeraConfig, get_peft_model
+
+    common = {"task_type": "SEQ_CLS"}
+    config = {
+        "lora": lambda: LoraConfig(r=8, lora_alpha=8, target_modules=["query", "value"], **common),
+        "dora": lambda: LoraConfig(r=8, lora_alpha=8, target_modules=["query", "value"], use_dora=True, **common),
+        "vera": lambda: VeraConfig(r=256, target_modules=["query", "value"], **common),
+        "ia3": lambda: IA3Config(target_modules=IA3_PEFT[0], feedforward_modules=IA3_PEFT[1], **common),
+        "prompt_tuning": lambda: PromptTuningConfig(num_virtual_tokens=20, **common),
+    }[method]()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return get_peft_model(model, config)
+
+
+def make_batch(batch: int, seq: int, device):
+    import torch
+
+    g = torch.Generator().manual_seed(1)
+    ids = torch.randint(1000, 20000, (batch, seq), generator=g).to(device)
+    return ids, torch.ones_like(ids), torch.randint(0, 2, (batch,), generator=g).to(device)
+
+
+def step(model, opt, data) -> None:
+    import torch.nn.functional as F
+
+    ids, mask, labels = data
+    loss = F.cross_entropy(model(input_ids=ids, attention_mask=mask).logits, labels)
+    loss.backward()
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+
+
+def optimizer(model):
+    import torch
+
+    return torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+
+
+def saved_bytes(model, data) -> int:
+    """Bytes of the distinct non-parameter tensors autograd keeps for the backward pass."""
+    import torch
+
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    storages = {}
+
+    def pack(t):
+        s = t.untyped_storage()
+        if s.data_ptr() not in params:
+            storages[s.data_ptr()] = s.nbytes()
+        return t
+
+    ids, mask, _ = data
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = model(input_ids=ids, attention_mask=mask).logits
+    del out
+    return sum(storages.values())
+
+
+def time_child(method: str, batch: int, seq: int, steps: int) -> dict:
+    """Both libraries in this process, their steps alternated; seconds per step of each."""
+    import torch
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    data = make_batch(batch, seq, device)
+    models = {lib: build(method, lib).to(device) for lib in ("peft_edu", "peft")}
+    opts = {lib: optimizer(m) for lib, m in models.items()}
+    times = {lib: [] for lib in models}
+    for i in range(3 + steps):
+        for lib, model in models.items():
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            step(model, opts[lib], data)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            if i >= 3:  # warm-up steps are not timed
+                times[lib].append(time.perf_counter() - start)
+    trainable = {lib: sum(p.numel() for p in m.parameters() if p.requires_grad) for lib, m in models.items()}
+    saved = {lib: saved_bytes(m, data) for lib, m in models.items()}
+    return {"times": times, "trainable": trainable, "saved": saved, "device": str(device)}
+
+
+def memory_child(method: str, library: str, batch: int, seq: int) -> dict:
+    """Peak bytes of two training steps in this fresh process."""
+    import torch
+
+    from benchmarks.measure_memory import _hwm_bytes, _rss_bytes
+
+    import peft  # noqa: F401  (library code is not training memory: load it before the baseline)
+    import peft_edu.inject  # noqa: F401
+    import peft_edu.methods.dora, peft_edu.methods.ia3, peft_edu.methods.prompt_tuning, peft_edu.methods.vera  # noqa: E401,F401
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    data = make_batch(batch, seq, device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    else:
+        base = _rss_bytes()
+        Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+    model = build(method, library).to(device)
+    opt = optimizer(model)
+    for _ in range(2):
+        step(model, opt, data)
+    peak = torch.cuda.max_memory_allocated() - base if device.type == "cuda" else _hwm_bytes() - base
+    return {"peak": peak}
+
+
+def run_child(*args: str) -> dict:
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", MALLOC_TRIM_THRESHOLD_="0",
+               PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    out = subprocess.run([sys.executable, __file__, *args], env=env, capture_output=True, text=True, cwd=ROOT)
+    if out.returncode:
+        raise RuntimeError(out.stderr[-2000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--seq", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        kind, method, *rest = args.child
+        result = (time_child(method, args.batch, args.seq, args.steps) if kind == "time"
+                  else memory_child(method, rest[0], args.batch, args.seq))
+        print(json.dumps(result))
+        return
+    size = ["--batch", str(args.batch), "--seq", str(args.seq), "--steps", str(args.steps)]
+    print(f"all-MiniLM-L6-v2, batch {args.batch}, {args.seq} tokens, AdamW, median of {args.steps} steps each\n")
+    print(f"{'method':14} {'trainable':>10} {'step ms: ours':>14} {'peft':>7} {'ratio':>6} "
+          f"{'peak MB: ours':>14} {'peft':>7} {'ratio':>6} {'saved MB: ours':>15} {'peft':>7} {'ratio':>6}")
+    worst = 0.0
+    for method in args.methods.split(","):
+        t = run_child(*size, "--child", "time", method)
+        mem = {lib: run_child(*size, "--child", "memory", method, lib)["peak"] for lib in ("peft_edu", "peft")}
+        ms = {lib: 1000 * statistics.median(v) for lib, v in t["times"].items()}
+        ratios = (ms["peft_edu"] / ms["peft"], mem["peft_edu"] / mem["peft"], t["saved"]["peft_edu"] / t["saved"]["peft"])
+        worst = max(worst, *ratios)
+        count = f"{t['trainable']['peft_edu']:,}" + ("" if t["trainable"]["peft_edu"] == t["trainable"]["peft"] else "≠peft")
+        print(f"{method:14} {count:>10} {ms['peft_edu']:14.1f} {ms['peft']:7.1f} {ratios[0]:6.2f} "
+              f"{mem['peft_edu'] / 1e6:14.1f} {mem['peft'] / 1e6:7.1f} {ratios[1]:6.2f} "
+              f"{t['saved']['peft_edu'] / 1e6:15.1f} {t['saved']['peft'] / 1e6:7.1f} {ratios[2]:6.2f}")
+    print(f"\n(MB = 10^6 bytes; device: {t['device']}; ratio = peft_edu / peft) "
+          f"worst ratio {worst:.2f}, target <= {TARGET:.1f}: {'PASS' if worst <= TARGET else 'FAIL'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""Method pages in a real browser: the animation plays, and every method page renders.
+
+Screenshots land in test-output/screenshots/method-<key>.png (and the animation before/after Play).
+"""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from peft_edu import METHODS
+from tests.e2e.conftest import assert_no_exception, screenshot, wait_for_app_idle
+
+pytestmark = pytest.mark.e2e
+ANIMATION = '[data-testid="stPlotlyChart"]'
+
+
+def open_method(page, app_url: str, key: str) -> None:
+    page.goto(f"{app_url}/{key}")
+    wait_for_app_idle(page, timeout_ms=180_000)
+    page.wait_for_selector(f"{ANIMATION} .main-svg", timeout=180_000)
+    assert_no_exception(page, key)
+
+
+def current_step(chart) -> int:
+    """The number in the animation's slider label "optimizer step: N"."""
+    text = chart.locator(".slider-current-value").first.text_content()
+    return int(re.sub(r"\D", "", text))
+
+
+def test_animation_plays(app_url, page):
+    open_method(page, app_url, "lora")
+    chart = page.locator(ANIMATION).first
+    chart.scroll_into_view_if_needed()
+    assert current_step(chart) == 0
+    screenshot(page, "method-lora-animation-before-play")
+    chart.locator(".updatemenu-button", has_text="Play").click()
+    page.wait_for_function(  # the slider label advances as frames play
+        """() => { const t = document.querySelector('[data-testid="stPlotlyChart"] .slider-current-value');
+                   return t && !/: 0$/.test(t.textContent.trim()); }""", timeout=30_000)
+    page.wait_for_timeout(1500)
+    assert current_step(chart) > 0
+    chart.locator(".updatemenu-button", has_text="Pause").click()
+    screenshot(page, "method-lora-animation-after-play")
+
+
+@pytest.mark.parametrize("key", list(METHODS))
+def test_method_page_screenshot(app_url, page, key):
+    open_method(page, app_url, key)
+    assert page.locator(ANIMATION).count() >= 2  # the animation and the share bar
+    assert METHODS[key].name in page.locator("h1").first.inner_text()
+    screenshot(page, f"method-{key}")

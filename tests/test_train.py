@@ -1,0 +1,137 @@
+"""The lab's training loop (peft_edu.train) on a tiny BERT: it learns, it stops, it tells why."""
+import copy
+
+import pytest
+import torch
+
+from peft_edu.data import encode_cached
+from peft_edu.run_config import HEAD_ONLY, METHOD_CHOICES, RunConfig, defaults, method_options
+from peft_edu.train import confusion_matrix, predict, prepare_model, train
+from tests.lab_tiny import WordTokenizer, tiny_bert, tiny_task
+
+TOK = WordTokenizer()
+TRAIN, TEST = tiny_task(96, seed=0), tiny_task(32, seed=1)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models train fastest on one thread (and the test machine's cores are shared)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def lora_result(one_thread):
+    return run("lora", lr=1e-2, steps=60)
+
+
+def run(method="lora", base=None, **overrides):
+    cfg = defaults(method, steps=overrides.pop("steps", 40), batch_size=8, eval_every=20,
+                   max_length=16, **overrides)
+    return train(cfg, base if base is not None else tiny_bert(), TOK, TRAIN, TEST, device="cpu")
+
+
+def test_loss_falls_and_accuracy_rises_with_lora(lora_result):
+    result = lora_result
+    assert result.status == "done" and result.message == ""
+    losses = [m.loss for m in result.metrics]
+    assert len(losses) == 60
+    assert sum(losses[-10:]) / 10 < 0.5 * sum(losses[:10]) / 10
+    assert result.test_accuracy >= 0.9
+    assert [m.step for m in result.metrics if m.test_acc is not None] == [20, 40, 60]
+    assert result.metrics[-1].eta_s == 0.0 and result.metrics[0].eta_s > 0
+
+
+def test_base_model_is_never_mutated():
+    base = tiny_bert()
+    before = copy.deepcopy(base.state_dict())
+    result = run("full", base=base, lr=1e-2, steps=5)
+    assert result.status == "done"
+    assert not hasattr(base, "peft_edu_applied")
+    for name, tensor in base.state_dict().items():
+        assert torch.equal(tensor, before[name]), name
+    assert any(not torch.equal(p, before[n]) for n, p in result.model.state_dict().items() if n in before)
+
+
+@pytest.mark.parametrize("method", METHOD_CHOICES)
+def test_every_method_trains_a_few_steps(method):
+    overrides = {"r": 4} if method == "vera" else {}
+    result = run(method, steps=3, n_tokens=2, bottleneck=4, start_step=1, **overrides)
+    assert result.status == "done", result.message
+    assert len(result.metrics) == 3 and all(m.loss > 0 for m in result.metrics)
+    assert 0 < result.trainable < result.total or method == "full"
+
+
+def test_head_only_trains_just_the_head():
+    model = prepare_model(tiny_bert(), defaults(HEAD_ONLY))
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable == {"classifier.weight", "classifier.bias"}
+
+
+def test_lora_plus_gives_B_a_larger_learning_rate():
+    from peft_edu.train import make_optimizer
+
+    cfg = defaults("lora_plus", lr=1e-3, ratio=8.0)
+    groups = make_optimizer(prepare_model(tiny_bert(), cfg), cfg).param_groups
+    assert sorted(g["lr"] for g in groups) == [1e-3, 8e-3]
+
+
+def test_nan_loss_stops_with_a_message_about_the_learning_rate():
+    base = tiny_bert()
+    with torch.no_grad():
+        base.classifier.bias.fill_(float("nan"))
+    result = run("lora", base=base, lr=0.5)
+    assert result.status == "diverged"
+    assert result.metrics == []
+    assert "NaN" in result.message and "lower learning rate" in result.message and "0.5" in result.message
+
+
+def test_out_of_memory_stops_with_a_clear_message(monkeypatch):
+    import peft_edu.train as train_module
+
+    def boom(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(train_module, "make_optimizer", boom)
+    result = run("lora")
+    assert result.status == "oom"
+    assert "ran out of memory" in result.message and "batch size" in result.message
+
+
+def test_stop_request_ends_the_run_after_the_current_step():
+    calls = []
+    cfg = defaults("lora", steps=50, batch_size=8, max_length=16)
+    result = train(cfg, tiny_bert(), TOK, TRAIN, TEST, on_metrics=calls.append,
+                   should_stop=lambda: len(calls) >= 3, device="cpu")
+    assert result.status == "stopped" and len(result.metrics) == 3 == len(calls)
+    assert "3 of 50" in result.message
+    assert result.test_accuracy is not None  # a stopped run is still evaluated
+
+
+def test_bad_config_is_refused_before_training():
+    with pytest.raises(ValueError, match="lr must be > 0"):
+        run("lora", lr=0.0)
+    with pytest.raises(ValueError, match="unknown method 'lorra'"):
+        RunConfig(method="lorra").check()
+
+
+def test_method_options_pass_each_knob_to_its_method():
+    assert method_options(defaults("lora_plus", ratio=4.0)) == {"r": 8, "alpha": 16.0, "ratio": 4.0}
+    assert method_options(defaults("delta_lora", lam=1.0, start_step=3))["lam"] == 1.0
+    assert method_options(defaults("prompt_tuning", n_tokens=5))["n_tokens"] == 5
+    assert method_options(defaults("adapter", bottleneck=7))["bottleneck"] == 7
+    assert defaults("vera").r == 256  # VeRA needs a large shared rank (REFERENCE: peft default 256)
+
+
+def test_predict_and_confusion_matrix(lora_result):
+    result = lora_result
+    probs = predict(result.model, TOK, "the film was good", ("neg", "pos"), max_length=16)
+    assert set(probs) == {"neg", "pos"} and abs(sum(probs.values()) - 1) < 1e-5
+    assert probs["pos"] > 0.5
+    enc = encode_cached(TOK, TEST, 16)
+    m = confusion_matrix(result.model, enc, 2)
+    assert sum(map(sum, m)) == len(TEST)
+    assert (m[0][0] + m[1][1]) / len(TEST) == pytest.approx(result.test_accuracy)
+    assert [sum(row) for row in m] == [TEST.labels.count(0), TEST.labels.count(1)]
