@@ -1,5 +1,6 @@
 """PEFT Lab: the router. Run with `streamlit run app.py`."""
 import os
+import threading
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing is ever fetched from a model hub
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -16,6 +17,17 @@ page = st.navigation(navigation_sections())
 
 
 @st.cache_resource
+def _warm_imports() -> None:
+    """Once per server: import torch and the library in the background after the first page
+    is drawn, so the first method page or lab visit does not wait seconds for imports."""
+    def load() -> None:
+        import peft_edu.inject  # noqa: F401  (imports torch)
+        import peft_edu.viz.matrices  # noqa: F401
+
+    threading.Thread(target=load, name="warm-imports", daemon=True).start()
+
+
+@st.cache_resource
 def _device_facts() -> tuple[str, dict[str, str]]:
     from peft_edu.device import device_label, versions
 
@@ -29,3 +41,4 @@ with st.sidebar:
 render_quiz_progress_sidebar()
 
 page.run()
+_warm_imports()

@@ -69,8 +69,15 @@ def quiet_at():
         job.wait(120)
 
 
+TINY_CSV = ("text,label\n" + "\n".join([f"City won {i}-0 at home,win" for i in range(12)]
+                                        + [f"City lost 0-{i} away,loss" for i in range(12)])).encode()
+
+
 def test_short_run_shows_progress_then_results(quiet_at):
+    """A 3-step LoRA run on a tiny uploaded CSV (fast to score): live panel, results, Try it, download."""
     at = quiet_at
+    at.radio(key="lab_data_source").set_value("Upload a CSV (text, label)").run()
+    at.file_uploader(key="lab_upload").set_value(("tiny.csv", TINY_CSV, "text/csv")).run()
     at.number_input(key="lab_knob_lora_steps").set_value(3).run()
     at.select_slider(key="lab_knob_lora_batch").set_value(4).run()
     at.button(key="lab_start").click().run()
@@ -82,17 +89,15 @@ def test_short_run_shows_progress_then_results(quiet_at):
     assert job.wait(600), "the 3-step run did not finish"
     view = job.view()
     assert view.status == "done", view.message
+    assert [m.step for m in view.metrics] == [1, 2, 3]
     at.run()
     assert not at.exception, at.exception
-    table = at.dataframe[0].value
-    row = table.iloc[0]
-    assert row["method"] == "lora" and row["status"] == "done"
+    row = at.dataframe[0].value.iloc[0]
+    assert row["method"] == "lora" and row["status"] == "done" and row["data"] == "tiny.csv"
     assert row["trainable params"] == f"{view.result.trainable:,}"
     assert row["test accuracy"] == f"{100 * view.result.test_accuracy:.1f}%"
-    # the curves hold the run's logged losses, step by step
     chart = next(c for c in at.get("plotly_chart") if "lab_curves" in c.proto.id)
-    assert "Training loss" in chart.proto.spec
-    # Try it: both models give a prediction with a probability
+    assert f"{view.metrics[-1].loss}" in chart.proto.spec  # the logged loss is what is drawn
     at.text_input(key="lab_try_text").input("City won 3-0 at home").run()
     assert not at.exception, at.exception
     labels = {m.label for m in at.metric}

@@ -60,7 +60,7 @@ def frozen_a_figure(steps: list[int], moved: dict[str, list[float]], loss_fa: li
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
                         subplot_titles=("Distance from the initial value", "Training loss"))
     styles = {"A, LoRA-FA (frozen)": (FROZEN, "solid"), "B, LoRA-FA": (TRAINABLE, "solid"),
-              "A, LoRA": (FROZEN, "dot"), "B, LoRA": (TRAINABLE, "dot")}
+              "A, LoRA": ("#7a2e0e", "dot"), "B, LoRA": ("#f0a35e", "dot")}  # LoRA's A trains: warm
     for name, (color, dash) in styles.items():
         fig.add_trace(go.Scatter(x=steps, y=moved[name], mode="lines+markers", name=name,
                                  line=dict(color=color, dash=dash, width=3), marker=dict(size=5)), row=1, col=1)
@@ -109,8 +109,9 @@ def vera_figure(A: np.ndarray, B: np.ndarray, d: dict[str, np.ndarray], b: dict[
                          title="layer" if col > 2 else ("r" if col == 1 else "d_in"), dtick=1)
         fig.update_yaxes(row=1, col=col, showticklabels=False, showgrid=False, autorange="reversed",
                          scaleanchor=xa, constrain="domain", title="d_out" if col in (1, 4) else "r")
-    return base_layout(fig, "VeRA: one frozen random pair for all layers; each layer trains only d and b",
-                       height=420)
+    base_layout(fig, "VeRA: one frozen random pair for all layers; each layer trains only d and b", height=440)
+    fig.update_layout(margin=dict(t=110))  # room for the two-line subplot titles under the title
+    return fig
 
 
 def delta_figure(runs) -> go.Figure:
@@ -147,7 +148,7 @@ def ratio_figure(curves: dict[float, list[float]], lr: float) -> go.Figure:
     return base_layout(fig, f"LoRA+: lr(A) = {lr:g}, lr(B) = ratio × lr(A)", height=420)
 
 
-METHOD_COLORS = {"full": FULL_COLOR, "lora": FROZEN, "dora": TRAINABLE}
+METHOD_COLORS = {"full": FULL_COLOR, "lora": "#f0a35e", "dora": "#9c3a12"}  # both adapters train: warm
 METHOD_NAMES = {"full": "full fine-tuning", "lora": "LoRA", "dora": "DoRA"}
 
 

@@ -15,7 +15,9 @@ FROM_VIRTUAL = "#f6c48f"  # positions computed by frozen layers from the virtual
 NAMES = {"prompt_tuning": "Prompt tuning", "prefix_tuning": "Prefix tuning"}
 
 
-def _row(y: str, n_virtual: int, n_real: int, virtual_color: str, virtual_label: str) -> list[go.Scatter]:
+def _row(y: str, n_virtual: int, n_real: int, virtual_color: str, virtual_label: str,
+         offset: int = 0) -> list[go.Scatter]:
+    """One row of squares: n_virtual virtual positions, then n_real real ones, from ``offset``."""
     cells = []
     if n_virtual:
         cells.append(go.Scatter(x=list(range(n_virtual)), y=[y] * n_virtual, mode="markers",
@@ -23,7 +25,8 @@ def _row(y: str, n_virtual: int, n_real: int, virtual_color: str, virtual_label:
                                             line=dict(color="white", width=1)),
                                 name=virtual_label, legendgroup=virtual_label, showlegend=False,
                                 hovertemplate=f"{y}<br>position %{{x}}: {virtual_label}<extra></extra>"))
-    cells.append(go.Scatter(x=list(range(n_virtual, n_virtual + n_real)), y=[y] * n_real, mode="markers",
+    first = offset + n_virtual
+    cells.append(go.Scatter(x=list(range(first, first + n_real)), y=[y] * n_real, mode="markers",
                             marker=dict(symbol="square", size=22, color=FROZEN, line=dict(color="white", width=1)),
                             name="real token", legendgroup="real", showlegend=False,
                             hovertemplate=f"{y}<br>position %{{x}}: real token<extra></extra>"))
@@ -32,7 +35,7 @@ def _row(y: str, n_virtual: int, n_real: int, virtual_color: str, virtual_label:
 
 def token_flow_figure(flows) -> go.Figure:
     """One panel per method: the positions of the input and of every layer's keys/values."""
-    fig = make_subplots(rows=1, cols=len(flows), horizontal_spacing=0.12,
+    fig = make_subplots(rows=1, cols=len(flows), horizontal_spacing=0.16,
                         subplot_titles=[f"{NAMES[f.method]}: n = {f.n_tokens} virtual, T = {f.real_tokens} real"
                                         for f in flows])
     for col, f in enumerate(flows, start=1):
@@ -45,7 +48,9 @@ def token_flow_figure(flows) -> go.Figure:
             else:  # fresh trainable keys and values in every layer
                 rows.append((f"layer {i} keys/values", k - q, TRAINABLE, "trainable virtual key/value"))
         for y, n_virtual, color, label in reversed(rows):
-            for trace in _row(y, n_virtual, f.real_tokens, color, label):
+            # prefix tuning: draw the real tokens under their own keys (positions n..n+T-1)
+            offset = f.keys[0] - f.real_tokens if not prompt and y == "input embeddings" else 0
+            for trace in _row(y, n_virtual, f.real_tokens, color, label, offset):
                 fig.add_trace(trace, row=1, col=col)
         width = max(g.keys[0] for g in flows) if flows else 1
         fig.update_xaxes(row=1, col=col, title="sequence position", range=[-1, width], dtick=1)
@@ -53,7 +58,7 @@ def token_flow_figure(flows) -> go.Figure:
                          ("computed from virtual tokens (frozen layers)", FROM_VIRTUAL), ("real token", FROZEN)):
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=label,
                                  marker=dict(symbol="square", size=14, color=color)))
-    fig.update_yaxes(title="where in the model")
+    fig.update_yaxes(title="where in the model", row=1, col=1)
     fig.update_layout(legend=dict(orientation="h", y=-0.25))
     return base_layout(fig, "Where the virtual tokens enter (lengths measured from the attention maps)", height=380)
 

@@ -24,7 +24,7 @@ def open_method(page, app_url: str, key: str) -> None:
 
 def current_step(chart) -> int:
     """The number in the animation's slider label "optimizer step: N"."""
-    text = chart.locator(".slider-current-value").first.text_content()
+    text = chart.locator(".slider-label").first.text_content()
     return int(re.sub(r"\D", "", text))
 
 
@@ -36,7 +36,7 @@ def test_animation_plays(app_url, page):
     screenshot(page, "method-lora-animation-before-play")
     chart.locator(".updatemenu-button", has_text="Play").click()
     page.wait_for_function(  # the slider label advances as frames play
-        """() => { const t = document.querySelector('[data-testid="stPlotlyChart"] .slider-current-value');
+        """() => { const t = document.querySelector('[data-testid="stPlotlyChart"] .slider-label');
                    return t && !/: 0$/.test(t.textContent.trim()); }""", timeout=30_000)
     page.wait_for_timeout(1500)
     assert current_step(chart) > 0
