@@ -21,8 +21,11 @@ def _warm_imports() -> None:
     """Once per server: import torch and the library in the background after the first page
     is drawn, so the first method page or lab visit does not wait seconds for imports."""
     def load() -> None:
-        import peft_edu.inject  # noqa: F401  (imports torch)
-        import peft_edu.viz.matrices  # noqa: F401
+        try:
+            import peft_edu.inject  # noqa: F401  (imports torch)
+            import peft_edu.viz.matrices  # noqa: F401
+        except Exception:  # only a warm-up: a real import error shows on the page that needs it
+            pass
 
     threading.Thread(target=load, name="warm-imports", daemon=True).start()
 

@@ -67,9 +67,9 @@ def soft_prompt_sizes_figure(rows, n_tokens: int) -> go.Figure:
     """Trainable parameters of prompt tuning, prefix tuning and LoRA r = 8 per model (log axis)."""
     models = [r.model for r in rows]
     fig = go.Figure()
-    for name, attr, color in (("prompt tuning (n·d)", "prompt", "#2a9d8f"),
+    for name, attr, color in (("prompt tuning (n·d)", "prompt", FROM_VIRTUAL),
                               ("prefix tuning (n·L·2·d_kv)", "prefix", TRAINABLE),
-                              ("LoRA r = 8 on q, v (for scale)", "lora", FROZEN)):
+                              ("LoRA r = 8 on q, v (for scale)", "lora", "#999999")):
         values = [getattr(r, attr) for r in rows]
         fig.add_trace(go.Bar(x=models, y=values, name=name, marker_color=color,
                              text=[fmt_int(v) for v in values], textposition="outside",
@@ -108,7 +108,8 @@ def block_figure(stages, title: str) -> go.Figure:
             y=[label for label, _ in chosen], x=[s.d_out for _, s in chosen],
             base=[-s.d_out / 2 for _, s in chosen], orientation="h", marker_color=color, name=name,
             text=[f"{KIND_WORD[s.kind]} {s.d_in}→{s.d_out} · {fmt_int(s.params)} params" for _, s in chosen],
-            textposition="inside", insidetextanchor="middle",
+            textposition=["inside" if s.d_out >= 200 else "outside" for _, s in chosen],
+            insidetextanchor="middle", cliponaxis=False,
             hovertemplate="%{y}<br>%{text}<extra>" + name + "</extra>"))
     fig.update_yaxes(title="step of the block's forward pass", autorange="reversed", categoryorder="array",
                      categoryarray=labels)
@@ -128,6 +129,8 @@ def ia3_figure(names: list[str], values: list[np.ndarray]) -> go.Figure:
                              customdata=s.tolist(), showlegend=False,
                              hovertemplate="l = %{customdata:.3f}<extra></extra>"), row=1, col=col)
         fig.update_xaxes(row=1, col=col, title="feature (sorted)", showticklabels=False)
-    fig.add_hline(y=1, line=dict(color=FROZEN, dash="dash"), annotation_text="1 = unchanged (init)")
-    fig.update_yaxes(title="scale l (orange amplifies, purple inhibits)", row=1, col=1)
-    return base_layout(fig, "(IA)³ after training: every feature's scale", height=380)
+    fig.add_hline(y=1, line=dict(color=FROZEN, dash="dash"))
+    fig.update_yaxes(title="scale l (1 = unchanged, the init)", row=1, col=1)
+    base_layout(fig, "(IA)³ after training: every feature's scale (orange amplifies, purple inhibits)", height=400)
+    fig.update_layout(margin=dict(t=90))
+    return fig
