@@ -107,3 +107,17 @@ def test_nf4_linear_stores_packed_codes_and_reports_true_bytes():
     torch.testing.assert_close(layer(x), expected)
     half_gap = 0.5 * (1.0 - 0.6961928009986877)  # the widest gap between two levels
     assert (layer.weight() - linear.weight).abs().max() <= linear.weight.abs().max() * half_gap * 1.01
+
+
+def test_qlora_stores_every_frozen_linear_layer_in_nf4():
+    from tests.test_lora_family import tiny_bert
+
+    import peft_edu
+
+    model = peft_edu.apply(tiny_bert(), "qlora", r=2)
+    d, d_ff, blocks = 32, 64, 2  # tiny_bert: 4 d×d attention projections, d_ff×d and d×d_ff FFN, a d×d pooler
+    sizes = blocks * ([d * d] * 4 + [d_ff * d, d * d_ff]) + [d * d]
+    assert qlora.storage_bytes(model) == sum(nf4.storage_bytes(n) for n in sizes)
+    left = [name for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)]
+    assert left == ["classifier"]  # only the task head keeps full precision (as bitsandbytes loading)
+    assert peft_edu.total_parameters(model) == peft_edu.total_parameters(tiny_bert()) + 2 * blocks * 2 * (d + d)

@@ -32,11 +32,11 @@ def race_figure(losses: dict[str, list[float]], title: str, loss_label: str = "t
     for key, loss in losses.items():
         spec = METHODS[key]
         fig.add_trace(go.Scatter(x=list(range(len(loss))), y=loss, mode="lines", name=spec.name,
-                                 line=styles[key], legendgroup=spec.family, legendgrouptitle_text=spec.family,
+                                 line=styles[key], legendgroup=spec.family,
                                  hovertemplate="step %{x}: %{y:.4f}<extra>" + spec.name + "</extra>"))
     fig.update_xaxes(title="optimizer step", tickformat=",d")
     fig.update_yaxes(title=f"{loss_label}, log scale", type="log", exponentformat="power")
-    return base_layout(fig, title, height=520)
+    return base_layout(fig, title, height=540)
 
 
 def trainable_figure(trainable: dict[str, int], total: int) -> go.Figure:
@@ -46,8 +46,10 @@ def trainable_figure(trainable: dict[str, int], total: int) -> go.Figure:
         y=[METHODS[k].name for k in keys], x=[trainable[k] for k in keys], orientation="h",
         marker_color=[FAMILY_COLORS[METHODS[k].family] for k in keys],
         text=[f"{fmt_int(trainable[k])} ({100 * trainable[k] / total:.1f}%)" for k in keys], textposition="outside",
-        hovertemplate="%{y}: %{x:,} trainable<extra></extra>"))
+        cliponaxis=False, hovertemplate="%{y}: %{x:,} trainable<extra></extra>"))
     fig.update_xaxes(title=f"trainable parameters without the head (log scale; model: {fmt_int(total)})",
                      type="log")
     fig.update_yaxes(title="method")
-    return base_layout(fig, "What each method trains in that race", height=460)
+    base_layout(fig, "What each method trains in that race", height=460)
+    fig.update_layout(margin=dict(r=130))  # room for the label of the longest bar
+    return fig

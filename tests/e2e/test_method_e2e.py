@@ -34,13 +34,13 @@ def test_animation_plays(app_url, page):
     chart.scroll_into_view_if_needed()
     assert current_step(chart) == 0
     screenshot(page, "method-lora-animation-before-play")
-    chart.locator(".updatemenu-button", has_text="Play").click()
+    chart.locator(".updatemenu-item-text", has_text="Play").click()  # the text sits on top of the button
     page.wait_for_function(  # the slider label advances as frames play
         """() => { const t = document.querySelector('[data-testid="stPlotlyChart"] .slider-label');
                    return t && !/: 0$/.test(t.textContent.trim()); }""", timeout=30_000)
     page.wait_for_timeout(1500)
     assert current_step(chart) > 0
-    chart.locator(".updatemenu-button", has_text="Pause").click()
+    chart.locator(".updatemenu-item-text", has_text="Pause").click()
     screenshot(page, "method-lora-animation-after-play")
 
 

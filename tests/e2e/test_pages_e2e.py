@@ -8,7 +8,7 @@ import pytest
 from peft_edu import METHODS
 from tests.e2e.conftest import assert_no_exception, screenshot, wait_for_app_idle
 
-PAGES = ["home", *METHODS, "calculator", "lab", "compare", "quiz"]
+PAGES = ["", *METHODS, "calculator", "lab", "compare", "quiz"]  # "" is the home page (default)
 
 
 def test_cold_start_under_target(app_server, page):
@@ -26,7 +26,9 @@ def test_cold_start_under_target(app_server, page):
 def test_page_opens_without_error(app_url, page, path):
     page.goto(f"{app_url}/{path}")
     wait_for_app_idle(page)
-    assert_no_exception(page, path)
+    assert_no_exception(page, path or "home")
+    # a wrong URL would open a "Page not found" dialog over the home page
+    assert page.get_by_text("Page not found").count() == 0, f"/{path} is not a page of the app"
     # the sidebar shows the compute device on every page
     assert "Compute device" in page.locator('[data-testid="stSidebar"]').inner_text()
-    screenshot(page, f"page-{path}")
+    screenshot(page, f"page-{path or 'home'}")

@@ -34,7 +34,7 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 IDLE_JS = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-LEARNER_PAGES = ("home", "lora", "calculator", "quiz")
+LEARNER_PAGES = ("", "lora", "calculator", "quiz")  # "" is the home page
 
 
 @dataclass
@@ -148,7 +148,7 @@ async def learner(browser, base: str, report: Report, busy: asyncio.Event, idx: 
     page.set_default_timeout(120_000)
     try:
         for name in LEARNER_PAGES:
-            await open_page(page, f"{base}/{name}", report, busy, name)
+            await open_page(page, f"{base}/{name}", report, busy, name or "home")
             if name in ("lora", "calculator"):
                 await nudge_slider(page, report, name)
             if name == "quiz":
