@@ -106,7 +106,7 @@ def main() -> None:
     parser.add_argument("--skip-runs", action="store_true", help="only the step-time comparison")
     args = parser.parse_args()
 
-    torch.set_num_threads(training_threads(1))  # what a lab job sets when it runs alone
+    torch.set_num_threads(training_threads(1))  # what a lab job sets when it runs alone (load-aware)
     print(f"device: {device_label()}, torch {torch.__version__}, load average "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (other processes share them)")
     train_set, test_set = load_builtin()

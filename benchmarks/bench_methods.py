@@ -7,7 +7,7 @@ For LoRA, DoRA, VeRA, (IA)³ and prompt tuning, with the same configuration on b
 the FFN output.dense; prompt tuning 20 virtual tokens), AdamW, cross-entropy, dropout on:
 
 - step time: one process per method builds both models and alternates their steps
-  (peft_edu, peft, peft_edu, ...) after warm-up, so load from other processes hits both
+  (peft_edu, peft, peft, peft_edu, ...) after warm-up, so load from other processes hits both
   alike; the table shows the median of ``--steps`` steps each, in wall-clock time and in
   CPU time of the process (the work done, which load from other processes barely changes;
   one torch thread by default, so that CPU time is not inflated by threads waiting on
@@ -129,7 +129,8 @@ def time_child(method: str, batch: int, seq: int, steps: int) -> dict:
     times = {lib: [] for lib in models}
     cpu = {lib: [] for lib in models}
     for i in range(3 + steps):
-        for lib, model in models.items():
+        order = list(models.items()) if i % 2 == 0 else list(models.items())[::-1]  # ABBA: no order bias
+        for lib, model in order:
             if device.type == "cuda":
                 torch.cuda.synchronize()
             start, start_cpu = time.perf_counter(), time.process_time()

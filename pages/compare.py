@@ -50,7 +50,8 @@ st.markdown(
 )
 
 st.header("The methods at a glance")
-st.dataframe(_table(), hide_index=True, key="compare_table", width="stretch",
+ROW_HEIGHT = 35  # st.dataframe's row height in pixels: show all twelve rows without scrolling
+st.dataframe(_table(), hide_index=True, key="compare_table", width="stretch", height=ROW_HEIGHT * 13 + 3,
              column_config={"Trainable count": st.column_config.TextColumn(
                  help="per adapted linear layer (d_out × d_in), or per model for prompt and prefix tuning")})
 st.caption("Counts as in each paper; the 1000×1000 column is peft_edu.layer_params with r = 8 (bottleneck "
@@ -73,7 +74,8 @@ else:
     st.dataframe([{"method": METHODS[k].name, "knobs": ", ".join(f"{a}={v}" for a, v in r.config.items()) or "—",
                    "trainable (head excluded)": f"{r.trainable_without_head:,}",
                    "loss at start": f"{r.loss[0]:.3f}", "loss at end": f"{r.loss[-1]:.3f}"}
-                  for k, r in results.items()], hide_index=True, key="compare_results")
+                  for k, r in results.items()], hide_index=True, key="compare_results",
+                 height=ROW_HEIGHT * (len(results) + 1) + 3)
     st.markdown(
         "Read it as a demonstration, not a benchmark: at this size and with one learning rate for all, "
         "the ranking says little about large models. It does show how fast each method can move a "

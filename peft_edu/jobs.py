@@ -9,6 +9,8 @@ of ``base``) and appends a ``StepMetrics`` per step to ``job.metrics``. A page r
   default 1 on a CPU, 2 on a GPU); the others wait, first come first served, and know their
   place (``job.queue_position()``).
 - ``job.stop()`` stops a running job after its current step, or cancels a queued one.
+- Memory: each owner keeps the trained models of its newest ``keep_models()`` finished jobs
+  (env ``PEFT_LAB_KEEP_MODELS``, default 4); older results keep their metrics, ``model=None``.
 - Owners: pass an ``Owner`` kept in the session's state. When the session ends and the
   owner is garbage-collected, its jobs stop and leave the registry; ``stop_owner(owner_id)``
   and ``stop_orphans(alive_ids)`` do the same explicitly.
@@ -116,6 +118,7 @@ class Job:
         finally:
             self._data = None  # let go of the base model reference
             self._finished.set()
+            release_old_models(self.owner)
 
     def _train(self) -> None:
         torch.set_num_threads(training_threads(max_runs()))  # share the cores among the slots
@@ -134,6 +137,22 @@ _RUNNING_JOBS: set[Job] = set()
 _JOBS: dict[str, Job] = {}  # every job not yet forgotten, by id
 _WATCHED: weakref.WeakSet = weakref.WeakSet()  # owners with a finalizer already
 _MAX_RUNS: int | None = None  # set_max_runs() override (tests, admin); None = environment/default
+
+
+def keep_models() -> int:
+    """Trained models kept per owner (env PEFT_LAB_KEEP_MODELS, default 4): a MiniLM copy is ~90 MB."""
+    raw = os.environ.get("PEFT_LAB_KEEP_MODELS", "").strip()
+    return int(raw) if raw.isdigit() else 4
+
+
+def release_old_models(owner_id: str) -> None:
+    """Keep the trained models of the owner's newest ``keep_models()`` finished jobs; older
+    results keep their metrics and numbers but ``result.model`` becomes None."""
+    with _POOL:
+        done = [j for j in _JOBS.values() if j.owner == owner_id and j.finished
+                and j.result is not None and j.result.model is not None]
+    for job in done[: max(0, len(done) - keep_models())]:  # _JOBS keeps submission order
+        job.result.model = None
 
 
 def max_runs() -> int:

@@ -49,6 +49,7 @@ class TrainResult:
     seconds: float = 0.0  # wall time of the whole run (copy, apply, train, evaluate)
     peak_memory_bytes: int = 0  # GPU: max allocated; CPU: peak resident memory of the process
     device: str = "cpu"  # "cpu" or "cuda"
+    train_state_bytes: int = 0  # weights + gradients + optimizer states of this run's copy (counted tensors)
 
 
 # ---------------------------------------------------------------- model
@@ -81,6 +82,18 @@ def make_optimizer(model: nn.Module, cfg: RunConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
 
 
+def train_state_bytes(model: nn.Module, optimizer: torch.optim.Optimizer) -> int:
+    """Bytes of the run's own tensors: weights and buffers, gradients, AdamW's two moments.
+
+    Counted from the tensors themselves (not activations, which come and go each step):
+    the number a results table can compare across methods, whatever else shares the process.
+    """
+    tensors = [*model.parameters(), *model.buffers()]
+    tensors += [p.grad for p in model.parameters() if p.grad is not None]
+    tensors += [v for state in optimizer.state.values() for v in state.values() if torch.is_tensor(v)]
+    return sum(t.numel() * t.element_size() for t in {id(t): t for t in tensors}.values())
+
+
 def after_step_hook(cfg: RunConfig) -> Callable[[nn.Module], None] | None:
     """Delta-LoRA moves W after each optimizer step; other methods need nothing."""
     if cfg.method == "delta_lora":
@@ -91,10 +104,22 @@ def after_step_hook(cfg: RunConfig) -> Callable[[nn.Module], None] | None:
 
 
 def training_threads(concurrent_runs: int = 1) -> int:
-    """Threads one run's torch ops should use: the CPU cores shared by the concurrent runs."""
+    """Threads one run's torch ops should use (set inside the training thread).
+
+    The CPU cores shared by the concurrent runs, or one thread when the machine is already
+    oversubscribed (1-minute load average above the core count): intra-op threads wait for
+    each other at every operation, and a descheduled one stalls the rest — measured on this
+    2-core machine at load 10, a MiniLM LoRA step took 0.9 s on 1 thread and 8.8 s on 2.
+    The environment variable PEFT_LAB_THREADS overrides the choice.
+    """
     import os
 
+    raw = os.environ.get("PEFT_LAB_THREADS", "").strip()
+    if raw.isdigit() and int(raw) >= 1:
+        return int(raw)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if hasattr(os, "getloadavg") and os.getloadavg()[0] > cores:
+        return 1
     return max(1, cores // max(1, concurrent_runs))
 
 
@@ -119,7 +144,8 @@ def train(cfg: RunConfig, base: nn.Module, tokenizer, train_set: Dataset, test_s
         model = prepare_model(base, cfg, device)
         result.model = model
         result.trainable, result.total = trainable_parameters(model), total_parameters(model)
-        _loop(cfg, model, train_enc, test_enc, result, meter, on_metrics, should_stop, device, t0)
+        optimizer = _loop(cfg, model, train_enc, test_enc, result, meter, on_metrics, should_stop, device, t0)
+        result.train_state_bytes = train_state_bytes(model, optimizer)
         if result.status in ("done", "stopped"):
             result.test_accuracy = accuracy(model, test_enc, device)
     except torch.OutOfMemoryError:
@@ -137,47 +163,71 @@ def train(cfg: RunConfig, base: nn.Module, tokenizer, train_set: Dataset, test_s
 
 
 def _loop(cfg: RunConfig, model: nn.Module, train_enc: Encoded, test_enc: Encoded, result: TrainResult,
-          meter, on_metrics, should_stop, device: torch.device, t0: float) -> None:
+          meter, on_metrics, should_stop, device: torch.device, t0: float) -> torch.optim.Optimizer:
     """The optimizer steps; fills ``result.metrics`` and sets its status on NaN or stop."""
     optimizer = make_optimizer(model, cfg)
     after_step = after_step_hook(cfg)
     batches = batch_indices(len(train_enc), cfg.batch_size, cfg.seed)
     torch.manual_seed(cfg.seed)  # dropout inside a method
-    step_times: list[float] = []
+    clock = _Clock(cfg)
     for step in range(1, cfg.steps + 1):
         if should_stop is not None and should_stop():
             result.status, result.message = "stopped", f"Stopped after {step - 1:,} of {cfg.steps:,} steps."
-            return
-        model.train()
-        t_step = time.perf_counter()
+            break
         batch = {k: v.to(device) for k, v in train_enc.batch(next(batches)).items()}
-        out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
-        loss = nn.functional.cross_entropy(out.logits.float(), batch["labels"])
-        if not torch.isfinite(loss):
-            result.status, result.message = "diverged", _diverged_message(cfg, step, float(loss.detach()))
-            return
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if after_step is not None:
-            after_step(model)
-        step_times.append(time.perf_counter() - t_step)
-        batch_acc = float((out.logits.argmax(-1) == batch["labels"]).float().mean())
+        loss, batch_acc, seconds = _train_step(model, optimizer, after_step, batch)
+        if not math.isfinite(loss):
+            result.status, result.message = "diverged", _diverged_message(cfg, step, loss)
+            break
+        clock.steps.append(seconds)
         test_acc = None
         if step % cfg.eval_every == 0 or step == cfg.steps:
+            t_eval = time.perf_counter()
             test_acc = accuracy(model, test_enc, device, limit=cfg.eval_examples)
-        m = StepMetrics(step, cfg.steps, float(loss.detach()), batch_acc, test_acc, step_times[-1],
-                        meter.sample(), _eta(cfg, step, step_times), time.perf_counter() - t0)
+            clock.eval_s = time.perf_counter() - t_eval
+        m = StepMetrics(step, cfg.steps, loss, batch_acc, test_acc, seconds, meter.sample(),
+                        clock.eta(step), time.perf_counter() - t0)
         result.metrics.append(m)
         if on_metrics is not None:
             on_metrics(m)
+    return optimizer
 
 
-def _eta(cfg: RunConfig, step: int, step_times: list[float]) -> float:
-    """Seconds left: median of the recent step times × steps left (evaluations included)."""
-    recent = sorted(step_times[-20:])
-    per_step = recent[len(recent) // 2]
-    return per_step * (cfg.steps - step) * (1.0 + 0.1 * (cfg.eval_examples > 0))
+def _train_step(model: nn.Module, optimizer: torch.optim.Optimizer, after_step, batch: dict) -> tuple[float, float, float]:
+    """One AdamW step on ``batch``: (loss, accuracy on the batch, seconds). No update if the loss is not finite."""
+    t0 = time.perf_counter()
+    model.train()
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
+    loss = nn.functional.cross_entropy(logits, batch["labels"])
+    value = float(loss.detach())
+    if not math.isfinite(value):
+        return value, 0.0, time.perf_counter() - t0
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    if after_step is not None:
+        after_step(model)  # Delta-LoRA: W moves by the change of B A
+    batch_acc = float((logits.detach().argmax(-1) == batch["labels"]).float().mean())
+    if logits.is_cuda:
+        torch.cuda.synchronize()  # honest step times on the GPU
+    return value, batch_acc, time.perf_counter() - t0
+
+
+class _Clock:
+    """Step and evaluation times of a run, for the ETA."""
+
+    def __init__(self, cfg: RunConfig) -> None:
+        self.cfg = cfg
+        self.steps: list[float] = []  # seconds per optimizer step
+        self.eval_s = 0.0  # seconds of the latest evaluation
+
+    def eta(self, step: int) -> float:
+        """Seconds left: median of the recent step times × steps left, plus the evaluations left."""
+        recent = sorted(self.steps[-20:])
+        per_step = recent[len(recent) // 2]
+        left = self.cfg.steps - step
+        evals_left = left // self.cfg.eval_every + (1 if left else 0)  # the final full evaluation too
+        return per_step * left + self.eval_s * evals_left
 
 
 def _diverged_message(cfg: RunConfig, step: int, loss: float) -> str:

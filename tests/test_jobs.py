@@ -137,3 +137,11 @@ def test_max_runs_from_the_environment(monkeypatch):
     assert jobs.max_runs() == (2 if torch.cuda.is_available() else 1)
     with pytest.raises(ValueError):
         jobs.set_max_runs(0)
+
+
+def test_old_models_are_released_but_their_numbers_kept(monkeypatch):
+    monkeypatch.setenv("PEFT_LAB_KEEP_MODELS", "2")
+    runs = [submit(steps=1, owner="carol") for _ in range(3)]
+    assert all(job.wait(60) for job in runs)
+    assert [job.result.model is None for job in runs] == [True, False, False]
+    assert all(job.result.test_accuracy is not None and len(job.metrics) == 1 for job in runs)

@@ -135,3 +135,31 @@ def test_predict_and_confusion_matrix(lora_result):
     assert sum(map(sum, m)) == len(TEST)
     assert (m[0][0] + m[1][1]) / len(TEST) == pytest.approx(result.test_accuracy)
     assert [sum(row) for row in m] == [TEST.labels.count(0), TEST.labels.count(1)]
+
+
+def test_training_threads_share_cores_and_back_off_under_load(monkeypatch):
+    import os
+
+    from peft_edu.train import training_threads
+
+    monkeypatch.delenv("PEFT_LAB_THREADS", raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.5, 0.5, 0.5))
+    assert (training_threads(1), training_threads(2), training_threads(16)) == (8, 4, 1)
+    monkeypatch.setattr(os, "getloadavg", lambda: (9.0, 9.0, 9.0))  # oversubscribed: one thread
+    assert training_threads(1) == 1
+    monkeypatch.setenv("PEFT_LAB_THREADS", "3")
+    assert training_threads(1) == 3
+
+
+def test_train_state_bytes_counts_weights_grads_and_adam_moments(lora_result):
+    model = lora_result.model
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    n_weights = sum(p.numel() for p in model.parameters())
+    buffer_bytes = sum(b.numel() * b.element_size() for b in model.buffers())  # int64 position ids
+    n_trainable = sum(p.numel() for p in trainable)
+    # float32: every weight once, then a gradient, exp_avg and exp_avg_sq per trainable
+    # value, and AdamW's 0-d "step" tensor per trainable tensor
+    expected = 4 * n_weights + buffer_bytes + 4 * 3 * n_trainable + 4 * len(trainable)
+    assert lora_result.train_state_bytes == expected
+    assert lora_result.trainable == n_trainable

@@ -19,6 +19,9 @@ def open_method(page, app_url: str, key: str) -> None:
     page.goto(f"{app_url}/{key}")
     wait_for_app_idle(page, timeout_ms=180_000)
     page.wait_for_selector(f"{ANIMATION} .main-svg", timeout=180_000)
+    for _ in range(3):  # the script may still be running below the animation (first visit)
+        page.wait_for_timeout(1000)
+        wait_for_app_idle(page, timeout_ms=180_000)
     assert_no_exception(page, key)
 
 
