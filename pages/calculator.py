@@ -15,7 +15,8 @@ from peft_edu import METHODS, layer_params
 from peft_edu.calculator import (ALL_LINEAR, ARCHS, CUSTOM, DEFAULT, NUMBERS, TARGETS, CalcConfig,
                                  parse_query, to_query, validate)
 from peft_edu.estimate import LOW_RANK, base_weight_bytes, estimate
-from peft_edu.memory import GB, GPU_SIZES_GB
+from peft_edu.estimate import model_shape as model_shape_of
+from peft_edu.memory import GPU_SIZES_GB
 from peft_edu.models import preset, preset_names
 from peft_edu.paper_counts import paper_count
 from peft_edu.viz.calculator import memory_chart, one_layer_chart, trainable_chart
@@ -83,9 +84,7 @@ def _model_changed() -> None:
     last = st.session_state.get(P + "config", DEFAULT)
     if last.is_custom:
         return
-    from peft_edu.estimate import model_shape
-
-    shape = model_shape(last)
+    shape = model_shape_of(last)
     arch = {"bert": "bert", "roberta": "bert", "gpt2": "gpt2"}.get(preset(last.model)["config"]["model_type"], "llama")
     for field, value in zip(CUSTOM_DIMS, (shape.n_layers, shape.d_model, shape.n_heads, shape.n_kv_heads,
                                           shape.d_ff, shape.vocab)):
@@ -156,19 +155,15 @@ def results_table(rows) -> list[dict]:
     table = []
     for r in rows:
         c, m = r.counts, r.memory
-        row = {"Method": r.name, "Trainable": fmt_int(c["trainable"]), "Share of model": f"{c['percent']:.4g} %",
+        other = "Total without ckpt" if r.memory_other.activations > m.activations else "Total with ckpt"
+        row = {"Method": r.name, "Trainable": fmt_int(c["trainable"]), "Share of model": f"{c['percent']:.3g} %",
                "Without head": fmt_int(c["trainable_without_head"]), "Adapter file": fmt_bytes(r.adapter_bytes),
-               "Weights": _gb(m.weights), "Gradients": _gb(m.gradients), "Optimizer": _gb(m.optimizer),
-               "Activations": _gb(m.activations), "Total": _gb(m.total),
-               ("Total without ckpt" if r.memory_other.activations > m.activations else "Total with ckpt"):
-                   _gb(r.memory_other.total)}
+               "Weights": fmt_bytes(m.weights), "Gradients": fmt_bytes(m.gradients),
+               "Optimizer": fmt_bytes(m.optimizer), "Activations": fmt_bytes(m.activations),
+               "Total": fmt_bytes(m.total), other: fmt_bytes(r.memory_other.total)}
         row.update({f"{gb} GB": "fits" if r.fits[gb] else "does not fit" for gb in GPU_SIZES_GB})
         table.append(row)
     return table
-
-
-def _gb(n_bytes: float) -> str:
-    return f"{n_bytes / GB:,.2f} GB"
 
 
 def paper_notes(config: CalcConfig, rows) -> None:
@@ -189,12 +184,13 @@ def paper_notes(config: CalcConfig, rows) -> None:
 
 def memory_explainers(config: CalcConfig, rows) -> None:
     st.subheader("How each memory term is computed")
-    first = rows[0]
-    values = dict(first.memory.parts(), **{"Adapter file size": first.adapter_bytes})
+    values = {r.name: dict(r.memory.parts(), **{"Adapter file size": r.adapter_bytes}) for r in rows}
     for title, formula, text in TERMS:
-        with st.expander(f"{title}" + (f" — {first.name}: {fmt_bytes(values[title])}" if title in values else "")):
+        with st.expander(title):
             st.latex(formula)
             st.markdown(text)
+            if title in values[rows[0].name]:
+                st.markdown(" · ".join(f"{name}: **{fmt_bytes(v[title])}**" for name, v in values.items()))
     weights = base_weight_bytes(config)
     lines = ["| Storage of the frozen base | Weights |", "|---|---:|"]
     lines += [f"| {k} | {fmt_bytes(v)} |" for k, v in weights.items()]
@@ -247,11 +243,15 @@ if st.query_params.to_dict() != query:
     st.query_params.from_dict(query)
 st.session_state[P + "last_query"] = query
 
-try:
-    rows, problems = estimate(config)
-except ValueError as err:  # a custom model no architecture accepts: say so, fall back
-    st.error(f"This model cannot be built: {err}. Showing {DEFAULT.model} instead.")
-    rows, problems = estimate(dataclasses.replace(config, model=DEFAULT.model))
+with st.spinner("Counting on the meta device…"):
+    try:
+        rows, problems = estimate(config)
+    except Exception as err:  # noqa: BLE001 (a model transformers cannot build: say so, never a traceback)
+        st.error(f"This model cannot be built: {err}. Showing {DEFAULT.model} instead.")
+        rows, problems = estimate(dataclasses.replace(config, model=DEFAULT.model))
+if set(config.methods) & set(LOW_RANK) and config.r >= model_shape_of(config).d_model:
+    st.warning(f"r = {config.r:,} is not smaller than the hidden size: a low-rank update this wide "
+               "trains more parameters than the layers it adapts.", icon=":material/warning:")
 for method, why in problems.items():
     st.warning(f"{METHODS[method].name} is left out: {why}.", icon=":material/block:")
 

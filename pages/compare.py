@@ -6,6 +6,7 @@ UI only: the table and the runs come from ``peft_edu.lessons.compare``, the figu
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
+import pages  # noqa: F401  (leaves legacy pages mode; see pages/__init__.py)
 from peft_edu import METHODS
 from peft_edu.lessons import compare
 from peft_edu.viz.compare import race_figure, trainable_figure

@@ -81,7 +81,13 @@ def qlora_lesson() -> None:
         f"Double quantization stores the block constants in 8 bits: {nf4_bits_per_weight(False):.3f} → "
         f"{nf4_bits_per_weight(True):.3f} bits per weight, for an error that barely changes.")
     st.subheader("Memory of the weights: 16-bit vs 4-bit")
-    _chart(cost_figs.weight_memory_figure(_weight_memory()), "lesson_qlora_memory")
+    rows = _weight_memory()
+    _chart(cost_figs.weight_memory_figure(rows), "lesson_qlora_memory")
+    st.markdown(
+        "Only the blocks' linear weights are stored in NF4; embeddings, norms and the head stay in 16 bits "
+        f"(as bitsandbytes does). That is why {rows[0].model}, whose embeddings are "
+        f"{100 * (1 - rows[0].linear / rows[0].n_params):.0f}% of it, shrinks far less than "
+        f"{rows[-1].model} ({rows[-1].bytes_16 / rows[-1].bytes_nf4:.1f}× smaller).")
 
 
 # ---------------------------------------------------------------- prompt and prefix tuning

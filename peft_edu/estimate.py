@@ -51,7 +51,7 @@ def model_fields(config: CalcConfig) -> dict:
     if model_type == "gpt2":
         return {"model_type": "gpt2", "n_layer": config.layers, "n_embd": config.hidden,
                 "n_head": config.heads, "n_inner": config.ffn, "vocab_size": config.vocab,
-                "n_positions": 1024}
+                "n_positions": 1024, "bos_token_id": 0, "eos_token_id": 0}  # within any vocabulary
     fields = {"model_type": model_type, "num_hidden_layers": config.layers, "hidden_size": config.hidden,
               "num_attention_heads": config.heads, "intermediate_size": config.ffn,
               "vocab_size": config.vocab}

@@ -56,6 +56,9 @@ class JobView:
     progress: float  # 0..1 of the planned steps
     eta_s: float | None  # seconds left (None while queued)
     result: TrainResult | None  # set once finished (holds the trained model)
+    trainable: int | None  # trainable parameters of the run's model, once it is built
+    total: int | None  # all parameters of the run's model, once it is built
+    device: str | None  # "cpu" or "cuda", once the run has started
 
 
 class Job:
@@ -67,6 +70,9 @@ class Job:
         self.status, self.message = QUEUED, ""
         self.metrics: list[StepMetrics] = []  # appended by the job's thread only
         self.result: TrainResult | None = None
+        self.trainable: int | None = None  # set by train() once the model is built
+        self.total: int | None = None
+        self.device: str | None = None
         self.created = time.time()
         self._data = data  # (base, tokenizer, train_set, test_set, device)
         self._stop = threading.Event()
@@ -100,7 +106,8 @@ class Job:
         progress = 1.0 if self.status == "done" else (last.step / last.steps if last else 0.0)
         eta = None if self.status == QUEUED else (last.eta_s if last and self.status == RUNNING else 0.0)
         return JobView(self.id, self.owner, self.label, self.cfg, self.status, self.message,
-                       self.queue_position(), metrics, progress, eta, self.result)
+                       self.queue_position(), metrics, progress, eta, self.result, self.trainable,
+                       self.total, self.device)
 
     # -- the thread
     def _run(self) -> None:
@@ -120,11 +127,14 @@ class Job:
             self._finished.set()
             release_old_models(self.owner)
 
+    def _started(self, trainable: int, total: int, device: str) -> None:
+        self.trainable, self.total, self.device = trainable, total, device
+
     def _train(self) -> None:
         torch.set_num_threads(training_threads(max_runs()))  # share the cores among the slots
         base, tokenizer, train_set, test_set, device = self._data
         result = train(self.cfg, base, tokenizer, train_set, test_set, on_metrics=self.metrics.append,
-                       should_stop=self._stop.is_set, device=device)
+                       should_stop=self._stop.is_set, device=device, on_start=self._started)
         self.result, self.message = result, result.message
         self.status = result.status
 

@@ -126,11 +126,13 @@ def training_threads(concurrent_runs: int = 1) -> int:
 # ---------------------------------------------------------------- the loop
 def train(cfg: RunConfig, base: nn.Module, tokenizer, train_set: Dataset, test_set: Dataset, *,
           on_metrics: MetricsCallback | None = None, should_stop: Callable[[], bool] | None = None,
-          device: torch.device | str | None = None) -> TrainResult:
+          device: torch.device | str | None = None,
+          on_start: Callable[[int, int, str], None] | None = None) -> TrainResult:
     """Fine-tune a copy of ``base`` per ``cfg``; never raises for NaN, OOM or a stop request.
 
     ``on_metrics(StepMetrics)`` is called after every step (``test_acc`` is set on evaluation
-    steps); ``should_stop()`` is polled before every step. Invalid configs raise ValueError
+    steps); ``should_stop()`` is polled before every step; ``on_start(trainable, total, device)``
+    is called once the run's model is built, before the first step. Invalid configs raise ValueError
     before any training starts.
     """
     cfg.check()
@@ -144,6 +146,8 @@ def train(cfg: RunConfig, base: nn.Module, tokenizer, train_set: Dataset, test_s
         model = prepare_model(base, cfg, device)
         result.model = model
         result.trainable, result.total = trainable_parameters(model), total_parameters(model)
+        if on_start is not None:
+            on_start(result.trainable, result.total, device.type)
         optimizer = _loop(cfg, model, train_enc, test_enc, result, meter, on_metrics, should_stop, device, t0)
         result.train_state_bytes = train_state_bytes(model, optimizer)
         if result.status in ("done", "stopped"):

@@ -39,8 +39,17 @@ def test_memory_chart_stacks_terms_to_the_total(rows):
     assert bars[0].marker.color == FROZEN
     for i, r in enumerate(rows):
         assert sum(b.y[i] for b in bars) == pytest.approx(r.memory.total / 1e9)
+    highest = max(r.memory.total for r in rows) / 1e9
+    expected = [gb for gb in (24, 40, 80) if gb < highest] + [gb for gb in (24, 40, 80) if gb >= highest][:1]
+    assert sorted(s.y0 for s in fig.layout.shapes) == expected
+    assert {a.text for a in fig.layout.annotations} == {f"{gb} GB GPU" for gb in expected}
+
+
+def test_memory_chart_draws_every_gpu_below_the_largest_total():
+    rows, _ = estimate(CalcConfig(model="Llama-2-7B", methods=("full", "qlora")))  # full FT: ~130 GB
+    fig = validated(memory_chart(rows, (24, 40, 80)))
     assert sorted(s.y0 for s in fig.layout.shapes) == [24, 40, 80]
-    assert {a.text for a in fig.layout.annotations} == {"24 GB GPU", "40 GB GPU", "80 GB GPU"}
+    assert fig.layout.yaxis.range[1] > rows[0].memory.total / 1e9
 
 
 def test_one_layer_chart_is_to_scale():

@@ -46,11 +46,14 @@ def test_job_runs_in_background_and_reports_every_step():
     assert [m.step for m in view.metrics] == [1, 2, 3, 4]
     assert view.result.test_accuracy is not None and view.result.trainable > 0
     assert view.label == "LoRA r=8 alpha=16"
+    assert view.trainable == view.result.trainable and view.total == view.result.total
+    assert view.device == "cpu"
 
 
 def test_stop_ends_a_running_job():
     job = submit(steps=100_000)
     wait_until(lambda: len(job.metrics) >= 2)
+    assert 0 < job.view().trainable < job.view().total  # known while it runs
     job.stop()
     assert job.wait(30)
     assert job.status == "stopped" and "of 100,000 steps" in job.message

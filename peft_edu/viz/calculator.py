@@ -52,7 +52,9 @@ def trainable_chart(rows) -> go.Figure:
 
 
 def memory_chart(rows, gpu_sizes_gb=(24, 40, 80)) -> go.Figure:
-    """Peak training memory per method, stacked by term, against common GPU sizes (GB)."""
+    """Peak training memory per method, stacked by term, against common GPU sizes (GB).
+
+    The GPU lines drawn are those below the largest total and the smallest one above it."""
     names = [r.name for r in rows]
     data = [dict(type="bar", name=term, x=names, y=[r.memory.parts()[term] / GB for r in rows],
                  marker=dict(color=color), hovertemplate=f"%{{x}}<br>{term}: %{{y:,.2f}} GB<extra></extra>")
@@ -60,11 +62,13 @@ def memory_chart(rows, gpu_sizes_gb=(24, 40, 80)) -> go.Figure:
     totals = [r.memory.total for r in rows]
     data.append(dict(type="scatter", x=names, y=[t / GB for t in totals], mode="text", showlegend=False,
                      text=[fmt_bytes(t) for t in totals], textposition="top center", hoverinfo="skip"))
+    highest = max(totals) / GB
+    shown = [gb for gb in sorted(gpu_sizes_gb) if gb < highest] + [gb for gb in sorted(gpu_sizes_gb) if gb >= highest][:1]
+    top = max([highest] + shown) * 1.15  # up to the smallest GPU that holds every method: bars stay readable
     lines = [dict(type="line", xref="paper", x0=0, x1=1, y0=gb, y1=gb, line=dict(dash="dash", color="#444", width=1))
-             for gb in gpu_sizes_gb]
+             for gb in shown]
     labels = [dict(xref="paper", x=0, y=gb, text=f"{gb} GB GPU", showarrow=False, xanchor="left",
-                   yanchor="bottom", font=dict(size=11)) for gb in gpu_sizes_gb]
-    top = max([t / GB for t in totals] + [max(gpu_sizes_gb)]) * 1.15
+                   yanchor="bottom", font=dict(size=11)) for gb in shown]
     layout = _layout("Training memory by term, against GPU sizes", 460, "method",
                      "peak training memory (GB = 10⁹ bytes)", barmode="stack", shapes=lines, annotations=labels,
                      legend=dict(orientation="h", y=-0.25), yaxis=dict(range=[0, top], tickformat=","))

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -67,14 +68,13 @@ def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90) -> None
     raise RuntimeError("streamlit did not become healthy in time")
 
 
-@pytest.fixture(scope="session")
-def app_server():
-    """Start the app; yields (url, start time in time.monotonic())."""
-    _require_browser()
+@contextmanager
+def running_app(log_name: str = "streamlit-e2e.log"):
+    """`streamlit run app.py` on a free loopback port; yields (url, start time)."""
     port = _free_port()
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONUNBUFFERED="1")
     (ROOT / "test-output").mkdir(exist_ok=True)
-    log = open(ROOT / "test-output" / "streamlit-e2e.log", "w")
+    log = open(ROOT / "test-output" / log_name, "w")
     started = time.monotonic()
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
@@ -93,6 +93,14 @@ def app_server():
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def app_server():
+    """The app for the whole test session; yields (url, start time in time.monotonic())."""
+    _require_browser()
+    with running_app() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,13 @@ ANIMATION = '[data-testid="stPlotlyChart"]'
 
 
 def open_method(page, app_url: str, key: str) -> None:
+    """Open a method page through the app (a deep link as the very first request of a fresh
+    server shows Streamlit's "Page not found" dialog before the navigation exists)."""
     page.goto(f"{app_url}/{key}")
+    wait_for_app_idle(page, timeout_ms=180_000)
+    if page.get_by_text("Page not found").count():
+        page.keyboard.press("Escape")
+        page.goto(f"{app_url}/{key}")
     wait_for_app_idle(page, timeout_ms=180_000)
     page.wait_for_selector(f"{ANIMATION} .main-svg", timeout=180_000)
     for _ in range(3):  # the script may still be running below the animation (first visit)
