@@ -12,6 +12,7 @@ so no result is served from a cache keyed on the rank.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -60,6 +61,8 @@ def main() -> None:
         driver = Path(tmp) / "driver.py"
         driver.write_text(DRIVER.format(page=str(ROOT / "pages" / "calculator.py")))
         sys.path.insert(0, str(ROOT))
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        print(f"{os.cpu_count()} CPU cores, load average {load} (other processes share the cores)")
         print(f"{'case':40} {'first run':>10} {'median':>8} {'p90':>8} {'max':>8}  target")
         for name, query in CASES.items():
             first, times = bench(query, args.moves, driver)

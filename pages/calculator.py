@@ -62,7 +62,7 @@ def load_url() -> list[str]:
     return messages
 
 
-def fix_inputs(messages: list[str]) -> CalcConfig:
+def fix_inputs(messages: list[str]) -> None:
     """Replace what cannot be computed by a fallback, with a message (before widgets render)."""
     config = pulled()
     if not config.methods:
@@ -74,7 +74,6 @@ def fix_inputs(messages: list[str]) -> CalcConfig:
     config, problems = validate(config)
     messages.extend(problems)
     push(config)
-    return config
 
 
 def _model_changed() -> None:
@@ -217,6 +216,18 @@ def one_layer(config: CalcConfig) -> None:
     st.plotly_chart(one_layer_chart(d_out, d_in, r), key=P + "layer_chart", width="stretch")
 
 
+def computed(config: CalcConfig) -> tuple[CalcConfig, list, dict]:
+    """(the configuration shown, its rows, methods left out); a model that cannot be built
+    gives a message and the default model instead, never a traceback."""
+    with st.spinner("Counting on the meta device…"):
+        try:
+            return (config, *estimate(config))
+        except Exception as err:  # noqa: BLE001
+            st.error(f"This model cannot be built: {err}. Showing {DEFAULT.model} instead.")
+            shown = dataclasses.replace(config, model=DEFAULT.model)
+            return (shown, *estimate(shown))
+
+
 # ---------------------------------------------------------------- page
 st.title("Parameter & memory calculator")
 st.markdown("How many parameters does each method train, and will training fit on your GPU? "
@@ -224,7 +235,7 @@ st.markdown("How many parameters does each method train, and will training fit o
             "storage); memory from the formulas explained below. **Share this page's URL**: it holds "
             "the whole configuration.")
 messages = load_url()
-config = fix_inputs(messages)
+fix_inputs(messages)
 for message in messages:
     st.warning(message, icon=":material/warning:")
 
@@ -243,14 +254,9 @@ if st.query_params.to_dict() != query:
     st.query_params.from_dict(query)
 st.session_state[P + "last_query"] = query
 
-with st.spinner("Counting on the meta device…"):
-    try:
-        rows, problems = estimate(config)
-    except Exception as err:  # noqa: BLE001 (a model transformers cannot build: say so, never a traceback)
-        st.error(f"This model cannot be built: {err}. Showing {DEFAULT.model} instead.")
-        rows, problems = estimate(dataclasses.replace(config, model=DEFAULT.model))
-if set(config.methods) & set(LOW_RANK) and config.r >= model_shape_of(config).d_model:
-    st.warning(f"r = {config.r:,} is not smaller than the hidden size: a low-rank update this wide "
+shown, rows, problems = computed(config)
+if set(shown.methods) & set(LOW_RANK) and shown.r >= model_shape_of(shown).d_model:
+    st.warning(f"r = {shown.r:,} is not smaller than the hidden size: a low-rank update this wide "
                "trains more parameters than the layers it adapts.", icon=":material/warning:")
 for method, why in problems.items():
     st.warning(f"{METHODS[method].name} is left out: {why}.", icon=":material/block:")
@@ -261,11 +267,11 @@ if rows:
     notes = [r.note for r in rows if r.note]
     if notes:
         st.caption(" ".join(notes))
-    paper_notes(config, rows)
+    paper_notes(shown, rows)
     chart_a, chart_b = st.columns(2)
     with chart_a:
         st.plotly_chart(trainable_chart(rows), key=P + "trainable_chart", width="stretch")
     with chart_b:
         st.plotly_chart(memory_chart(rows, GPU_SIZES_GB), key=P + "memory_chart", width="stretch")
-    memory_explainers(config, rows)
+    memory_explainers(shown, rows)
 one_layer(config)

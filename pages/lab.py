@@ -17,6 +17,7 @@ from peft_edu.run_config import HEAD_ONLY, METHOD_CHOICES, defaults
 MAX_KEPT = 10  # runs (and their trained models) a session keeps; older ones are dropped
 state = st.session_state
 state.setdefault("lab_owner", jobs.Owner())  # dropped with the session -> its jobs stop
+state.setdefault("lab_baseline_auto", True)  # measure the head-only baseline with the first run
 
 
 @st.cache_resource(show_spinner="Loading all-MiniLM-L6-v2…")
@@ -28,24 +29,31 @@ def base_model(num_labels: int):
 
 
 @st.cache_resource(show_spinner=False)
-def builtin_baseline():
-    """One head-only run on the shipped data for the whole app (owner "baseline", never stopped)."""
-    base, tokenizer = base_model(2)
-    train, test = builtin()
-    return jobs.submit(defaults(HEAD_ONLY), base, tokenizer, train, test, owner="baseline",
-                       label_text="Head only (baseline)")
+def shared_baseline() -> dict:
+    """Process-wide holder of the one head-only run on the shipped data (owner "baseline")."""
+    return {"job": None}
+
+
+def start_baseline() -> None:
+    """Queue the shared head-only run once per process (after the learner's own run)."""
+    holder = shared_baseline()
+    if holder["job"] is None or holder["job"].view().status in ("stopped", "cancelled", "failed", "oom"):
+        base, tokenizer = base_model(2)
+        train, test = builtin()
+        holder["job"] = jobs.submit(defaults(HEAD_ONLY), base, tokenizer, train, test, owner="baseline",
+                                    label_text="Head only (baseline)")
 
 
 def baseline_accuracy(data_name: str) -> float | None:
-    """Head-only test accuracy on this data: the shared baseline, or this session's own run."""
+    """Head-only test accuracy on this data: this session's own run, else the shared one."""
     for job in reversed(session_jobs()):
         view = job.view()
         if view.cfg.method == HEAD_ONLY and view.result and view.result.test_accuracy is not None \
                 and state.get("lab_job_data", {}).get(job.id, ("",))[0] == data_name:
             return view.result.test_accuracy
-    if data_name == BUILTIN_NAME and "lab_baseline_started" in state:
-        result = builtin_baseline().result
-        return result.test_accuracy if result is not None else None
+    shared = shared_baseline()["job"]
+    if data_name == BUILTIN_NAME and shared is not None and shared.view().status == "done":
+        return shared.view().result.test_accuracy
     return None
 
 
@@ -59,9 +67,8 @@ def submit(cfg, data, label_text: str | None = None) -> None:
         old = session_jobs().pop(0)
         jobs.forget(old)
         state["lab_job_data"].pop(old.id, None)
-    if name == BUILTIN_NAME and "lab_baseline_started" not in state:
-        state["lab_baseline_started"] = True
-        builtin_baseline()  # queued after the learner's run
+    if name == BUILTIN_NAME and state["lab_baseline_auto"]:
+        start_baseline()
 
 
 def start_race(methods: list[str], budget, data) -> None:

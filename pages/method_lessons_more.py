@@ -85,8 +85,8 @@ def qlora_lesson() -> None:
     _chart(cost_figs.weight_memory_figure(rows), "lesson_qlora_memory")
     st.markdown(
         "Only the blocks' linear weights are stored in NF4; embeddings, norms and the head stay in 16 bits "
-        f"(as bitsandbytes does). That is why {rows[0].model}, whose embeddings are "
-        f"{100 * (1 - rows[0].linear / rows[0].n_params):.0f}% of it, shrinks far less than "
+        f"(as bitsandbytes does). That is why {rows[0].model}, where {100 * (1 - rows[0].linear / rows[0].n_params):.0f}% "
+        "of the parameters lie outside those layers (mostly the embeddings), shrinks far less than "
         f"{rows[-1].model} ({rows[-1].bytes_16 / rows[-1].bytes_nf4:.1f}× smaller).")
 
 

@@ -191,8 +191,9 @@ _SPECS = (
         idea=(
             "Delta-LoRA trains A and B like LoRA, but after every optimizer step it also moves "
             "the pretrained weight W by the change of the product B·A in that step, scaled by "
-            "λ. W never gets a gradient or optimizer state, so memory stays LoRA-like, yet over "
-            "many steps W accumulates a change of higher rank than r."
+            "λ. W never gets a gradient or optimizer state, so memory stays LoRA-like, yet W "
+            "itself moves: the per-step changes add up (telescope) to λ·(α/r)·(B_T A_T − B_K A_K), "
+            "a change of rank up to 2r on top of the adapter's own B·A."
         ),
         formula=(
             r"W \leftarrow W + \lambda\,\frac{\alpha}{r}\,\big(B_{t+1}A_{t+1} - B_t A_t\big)"

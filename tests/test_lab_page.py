@@ -61,7 +61,7 @@ def test_vera_defaults_to_a_large_rank(at):
 def quiet_at():
     """The page with the shared head-only baseline switched off (it would queue a 150-step run)."""
     app = AppTest.from_file(PAGE, default_timeout=300)
-    app.session_state["lab_baseline_started"] = True
+    app.session_state["lab_baseline_auto"] = False
     app.run()
     yield app
     for job in app.session_state["lab_jobs"] if "lab_jobs" in app.session_state else []:

@@ -93,7 +93,7 @@ def _controls(steps: list[int], plot_px: float) -> tuple[list[dict], list[dict]]
     slider_steps = [dict(label=fmt_int(s), method="animate",
                          args=[[str(s)], {"frame": {"duration": 0, "redraw": True}, "mode": "immediate",
                                           "transition": {"duration": 0}}]) for s in steps]
-    sliders = [dict(active=0, steps=slider_steps, x=0.16, len=0.84, y=below + 10 / plot_px, yanchor="top",
+    sliders = [dict(active=0, steps=slider_steps, x=0.22, len=0.78, y=below + 10 / plot_px, yanchor="top",
                     currentvalue=dict(prefix="optimizer step: ", font=dict(size=13)),
                     pad=dict(t=30, b=10))]
     return menus, sliders

@@ -21,7 +21,8 @@ def test_start_run_see_chart_update_and_stop(app_url, page):
     steps.fill("60")
     steps.press("Enter")
     page.wait_for_timeout(800)  # let the new value reach the server
-    main.locator(".st-key-lab_start button").click()
+    wait_for_app_idle(page)
+    main.locator(".st-key-lab_start button").first.click()
 
     # the live panel: a progress bar, then the loss curve gains points from one redraw to the next
     main.locator('[data-testid="stProgress"]').first.wait_for(timeout=300_000)
@@ -31,7 +32,7 @@ def test_start_run_see_chart_update_and_stop(app_url, page):
     assert_no_exception(page, "lab while training")
     screenshot(page, "lab-running")
 
-    main.locator(".st-key-lab_stop button").click()
+    main.locator(".st-key-lab_stop button").first.click()
     main.locator('[data-testid="stDataFrame"]').wait_for(timeout=300_000)  # results table of the stopped run
     assert main.locator(".st-key-lab_stop button").count() == 0
     assert main.get_by_text("Results of this session").count() == 1
