@@ -203,7 +203,7 @@ def main() -> None:
           f"median of {args.steps} steps each\n")
     print(f"{'method':14} {'trainable':>10} {'wall ms: ours':>14} {'peft':>7} {'ratio':>6} {'cpu ms: ours':>13} "
           f"{'peft':>7} {'ratio':>6} {'peak MB: ours':>14} {'peft':>7} {'ratio':>6} {'saved MB: ours':>15} {'peft':>7} {'ratio':>6}")
-    worst = 0.0
+    worst = [0.0] * 4
     for method in args.methods.split(","):
         t = run_child(*size, "--child", "time", method)
         mem = {lib: run_child(*size, "--child", "memory", method, lib)["peak"] for lib in ("peft_edu", "peft")}
@@ -211,14 +211,17 @@ def main() -> None:
         cpu = {lib: 1000 * statistics.median(v) for lib, v in t["cpu"].items()}
         ratios = (ms["peft_edu"] / ms["peft"], cpu["peft_edu"] / cpu["peft"], mem["peft_edu"] / mem["peft"],
                   t["saved"]["peft_edu"] / t["saved"]["peft"])
-        worst = max(worst, *ratios)
+        worst = [max(w, r) for w, r in zip(worst, ratios)]
         count = f"{t['trainable']['peft_edu']:,}" + ("" if t["trainable"]["peft_edu"] == t["trainable"]["peft"] else "≠peft")
         print(f"{method:14} {count:>10} {ms['peft_edu']:14.1f} {ms['peft']:7.1f} {ratios[0]:6.2f} "
               f"{cpu['peft_edu']:13.1f} {cpu['peft']:7.1f} {ratios[1]:6.2f} "
               f"{mem['peft_edu'] / 1e6:14.1f} {mem['peft'] / 1e6:7.1f} {ratios[2]:6.2f} "
               f"{t['saved']['peft_edu'] / 1e6:15.1f} {t['saved']['peft'] / 1e6:7.1f} {ratios[3]:6.2f}")
-    print(f"\n(MB = 10^6 bytes; device: {t['device']}; ratio = peft_edu / peft) "
-          f"worst ratio {worst:.2f}, target <= {TARGET:.1f}: {'PASS' if worst <= TARGET else 'FAIL'}")
+    print(f"\n(MB = 10^6 bytes; device: {t['device']}; ratio = peft_edu / peft; target <= {TARGET:.1f})")
+    for name, w in zip(("wall time", "CPU time", "peak memory", "kept for backward"), worst):
+        print(f"worst {name:17} ratio {w:.2f}: {'PASS' if w <= TARGET else 'FAIL'}")
+    print("Wall time on a CPU shared with other processes varies by 10-20% from step to step; "
+          "CPU time measures the work.")
 
 
 if __name__ == "__main__":

@@ -148,6 +148,8 @@ def child(case: str, batch: int, seq: int, steps: int) -> dict:
 
 def _estimate(case: str, counts: dict, config, batch: int, seq: int) -> dict:
     """The calculator's memory model for the same model, batch, sequence and precision."""
+    import torch
+
     from peft_edu.memory import ActivationSetup, ModelShape, ParamCounts, Precision, nf4_bits_per_weight
     from peft_edu.memory import precision, training_memory
 
@@ -162,7 +164,10 @@ def _estimate(case: str, counts: dict, config, batch: int, seq: int) -> dict:
     if bits == 4:  # NF4 base, everything else fp32 on the CPU (bitsandbytes compute_dtype)
         prec = Precision("NF4, fp32 compute", nf4_bits_per_weight(dq), 4, 4, 4, 0, 4)
     targets = ("q", "k", "v", "o", "mlp") if method == "qlora_all" else ("q", "v")
-    mem = training_memory(shape, ParamCounts(**counts), method.replace("_all", ""), prec, setup, r=8, targets=targets)
+    # PyTorch's CPU dropout keeps its mask as a float tensor (4 bytes a value), CUDA as bool
+    mask_bytes = 1 if torch.cuda.is_available() else 4
+    mem = training_memory(shape, ParamCounts(**counts), method.replace("_all", ""), prec, setup,
+                          mask_bytes=mask_bytes, r=8, targets=targets)
     return mem.parts() | {"Total": mem.total}
 
 

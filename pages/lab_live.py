@@ -10,10 +10,10 @@ import streamlit as st
 
 from peft_edu import jobs
 from peft_edu.device import best_device, device_label
-from peft_edu.viz.style import fmt_bytes, fmt_int
+from peft_edu.viz.style import fmt_int
 from peft_edu.viz.training import series_of, training_curves
 
-REFRESH_S = 1.0  # seconds between redraws while a run is active
+REFRESH_S = 1.5  # seconds between redraws while a run is active
 state = st.session_state
 
 
@@ -34,8 +34,15 @@ def trainable_count(view, base) -> tuple[int, int] | None:
 
     if view.cfg.method == HEAD_ONLY:
         return None
-    found = count(base.config, view.cfg.method, **method_options(view.cfg))
-    return found["trainable"], found["total"]
+    cache = state.setdefault("lab_counts", {})
+    if view.id not in cache:
+        found = count(base.config, view.cfg.method, **method_options(view.cfg))
+        cache[view.id] = found["trainable"], found["total"]
+    return cache[view.id]
+
+
+def _fmt_step(seconds: float) -> str:
+    return f"{1000 * seconds:,.0f} ms" if seconds < 1 else f"{seconds:,.1f} s"
 
 
 def _fmt_s(seconds: float | None) -> str:
@@ -53,12 +60,14 @@ def render_running(view, base) -> None:
     counts = trainable_count(view, base)
     cols = st.columns(4)
     cols[0].metric("Trainable parameters", fmt_int(counts[0]) if counts else "head only",
-                   f"{100 * counts[0] / counts[1]:.2f}% of {fmt_int(counts[1])}" if counts else None,
-                   delta_color="off")
-    cols[1].metric("Step time", f"{1000 * last.step_time:,.0f} ms" if last else "—")
-    cols[2].metric("Peak memory", fmt_bytes(last.peak_memory_bytes) if last else "—",
+                   f"{100 * counts[0] / counts[1]:.2f}% of the model" if counts else None, delta_color="off",
+                   help=f"Of {fmt_int(counts[1])} parameters in all." if counts else "Only the classifier head trains.")
+    cols[1].metric("Step time", _fmt_step(last.step_time) if last else "—",
+                   help="Forward, backward and optimizer step of the last batch.")
+    cols[2].metric("Peak memory", f"{last.peak_memory_bytes / 1e6:,.0f} MB" if last else "—",
                    help="On a GPU: memory allocated by PyTorch. On a CPU: resident memory of the whole app process.")
-    cols[3].metric("Device", device_label(best_device()))
+    device = best_device()
+    cols[3].metric("Device", "GPU" if device.type == "cuda" else "CPU", help=device_label(device))
     if last and last.test_acc is None:
         evals = [m for m in view.metrics if m.test_acc is not None]
         if evals:

@@ -116,6 +116,8 @@ def _problems(views) -> None:
     for view in views:
         if view.status in ("diverged", "oom", "failed"):
             st.error(f"**{view.label}**: {view.message}", icon=":material/error:")
+        elif view.status in ("stopped", "cancelled") and view.message:
+            st.info(f"**{view.label}**: {view.message}", icon=":material/stop_circle:")
 
 
 def render_table(views, job_data: dict, baseline: float | None) -> None:

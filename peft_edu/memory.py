@@ -21,7 +21,8 @@ DQ_BLOCK = 256  # absmax constants sharing one second-level constant (double qua
 
 __all__ = [
     "GB", "GPU_SIZES_GB", "ActivationSetup", "FullFinetuneBytes", "MemoryBreakdown",
-    "ModelShape", "ParamCounts", "Precision", "adapter_file_bytes", "fits", "full_finetune_bytes",
+    "ModelShape", "ParamCounts", "Precision", "adapter_file_bytes", "dropout_mask_values", "fits",
+    "full_finetune_bytes",
     "gradient_bytes", "nf4_bits_per_weight", "optimizer_bytes", "precision", "training_memory",
     "weight_bytes",
 ]
@@ -195,22 +196,40 @@ def training_memory(
     method: str,
     prec: Precision,
     setup: ActivationSetup,
+    mask_bytes: float = 1,
     **knobs,
 ) -> MemoryBreakdown:
     """weights + gradients + optimizer states + activations, as the sum of the terms above.
 
     ``knobs`` are the method's size knobs (r, targets, n_tokens, bottleneck) that decide
     which activations are stored (``peft_edu.activations.activation_profile``).
+    ``mask_bytes``: bytes per kept dropout-mask value: 1 on CUDA (a bool mask, as Korthikanti
+    et al. assume); PyTorch's CPU dropout keeps its mask in the activation dtype (4 in fp32).
     """
     if method == "full" and prec.quantized:
         raise ValueError("full fine-tuning cannot train 4-bit weights; choose 16 or 32 bits")
     profile = activation_profile(method, shape, **knobs)
+    masks = dropout_mask_values(shape, profile, setup)
     return MemoryBreakdown(
         weights=weight_bytes(counts, prec),
         gradients=gradient_bytes(counts.trainable, prec),
         optimizer=optimizer_bytes(counts.trainable, prec),
-        activations=activation_bytes(shape, profile, setup, prec.act_bytes),
+        activations=activation_bytes(shape, profile, setup, prec.act_bytes) + (mask_bytes - 1) * masks,
     )
+
+
+def dropout_mask_values(shape: ModelShape, profile, setup: ActivationSetup) -> float:
+    """Dropout-mask values that ``activation_bytes`` counts at 1 byte each: per layer one
+    mask after attention and one after the FFN (2·b·s·h), plus one on the attention
+    probabilities (a·b·s·s_kv) with a standard (unfused) kernel; only one layer's with
+    gradient checkpointing (the others are recomputed in backward)."""
+    if not setup.dropout:
+        return 0.0
+    s = setup.seq + profile.extra_input_tokens
+    per_layer = 2 * setup.batch * s * shape.d_model
+    if not setup.fused_attention:
+        per_layer += shape.n_heads * setup.batch * s * (s + profile.extra_kv_tokens)
+    return per_layer * (1 if setup.checkpointing else shape.n_layers)
 
 
 def fits(total_bytes: float, gpu_gb: float) -> bool:

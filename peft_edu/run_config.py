@@ -39,7 +39,8 @@ class RunConfig:
     """Everything that defines one training run (hashable, so it can key a cache)."""
 
     method: str = "lora"  # registry key, or "head_only"
-    lr: float = 2e-3  # AdamW learning rate (LoRA+: the rate of A; B gets ratio × lr)
+    lr: float = 2e-3  # AdamW learning rate of the method's parameters (LoRA+: of A; B gets ratio × lr)
+    head_lr: float = 2e-3  # learning rate of the classifier head (the same for every method)
     steps: int = 150  # optimizer steps
     batch_size: int = 16  # sentences per step
     seed: int = 0  # batch order, dropout and the method's random init
@@ -63,11 +64,11 @@ class RunConfig:
         """Raise ValueError naming the first invalid setting and its valid range."""
         if self.method not in KNOBS:
             raise ValueError(f"unknown method {self.method!r}; choose one of: {', '.join(KNOBS)}")
-        _positive(lr=self.lr, steps=self.steps, batch_size=self.batch_size, r=self.r,
+        _positive(lr=self.lr, head_lr=self.head_lr, steps=self.steps, batch_size=self.batch_size, r=self.r,
                   n_tokens=self.n_tokens, bottleneck=self.bottleneck, max_length=self.max_length,
                   eval_every=self.eval_every, ratio=self.ratio)
-        if self.lr > 1.0:
-            raise ValueError(f"lr must be at most 1, got {self.lr}")
+        if self.lr > 10.0 or self.head_lr > 10.0:
+            raise ValueError(f"learning rates must be at most 10, got lr={self.lr}, head_lr={self.head_lr}")
         if self.start_step < 0 or self.eval_examples < 0:
             raise ValueError("start_step and eval_examples must be >= 0")
 
@@ -78,7 +79,7 @@ def _positive(**values: float) -> None:
             raise ValueError(f"{name} must be > 0, got {value!r}")
 
 
-# Learning rates that work for each method on all-MiniLM-L6-v2 in ~150 steps of batch 16:
+# Learning rates of the method's own parameters (the head has head_lr) that work on all-MiniLM-L6-v2 in ~150 steps of batch 16:
 # small updates of every weight for full fine-tuning; larger ones for the tiny
 # parameter sets of VeRA, (IA)³ and soft prompts, which move the model only a little per unit.
 _DEFAULT_LR = {

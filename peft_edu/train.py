@@ -73,14 +73,28 @@ def _head_only(model: nn.Module) -> None:
         model.get_submodule(name).requires_grad_(True)
 
 
-def make_optimizer(model: nn.Module, cfg: RunConfig) -> torch.optim.Optimizer:
-    """AdamW over the trainable parameters; LoRA+ puts every B at ``ratio × lr``."""
+def make_optimizer(model: nn.Module, cfg: RunConfig) -> torch.optim.AdamW:
+    """AdamW: the method's parameters at ``lr`` (LoRA+: every B at ``ratio × lr``), the task
+    head at ``head_lr``. One head rate for every method keeps a race fair and keeps the large
+    rates of soft prompts, VeRA and (IA)³ from wrecking the freshly initialised head."""
     if cfg.method == "lora_plus":
         from peft_edu.methods.lora_plus import param_groups
 
-        return torch.optim.AdamW(param_groups(model, cfg.lr, cfg.ratio), lr=cfg.lr, weight_decay=0.0)
-    params = [p for p in model.parameters() if p.requires_grad]
-    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
+        groups = param_groups(model, cfg.lr, cfg.ratio)
+    else:
+        groups = [{"params": [p for p in model.parameters() if p.requires_grad], "lr": cfg.lr}]
+    head = set() if cfg.method == HEAD_ONLY else _head_parameter_ids(model)
+    for group in groups:
+        group["params"] = [p for p in group["params"] if id(p) not in head]
+    head_params = [p for p in model.parameters() if p.requires_grad and id(p) in head]
+    groups = [g for g in groups if g["params"]] + ([{"params": head_params, "lr": cfg.head_lr}] if head_params else [])
+    return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=0.0)
+
+
+def _head_parameter_ids(model: nn.Module) -> set[int]:
+    from peft_edu.models import arch_of
+
+    return {id(p) for name in arch_of(model).head for p in model.get_submodule(name).parameters()}
 
 
 def train_state_bytes(model: nn.Module, optimizer: torch.optim.Optimizer) -> int:

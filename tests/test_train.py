@@ -73,9 +73,27 @@ def test_head_only_trains_just_the_head():
 def test_lora_plus_gives_B_a_larger_learning_rate():
     from peft_edu.train import make_optimizer
 
-    cfg = defaults("lora_plus", lr=1e-3, ratio=8.0)
-    groups = make_optimizer(prepare_model(tiny_bert(), cfg), cfg).param_groups
-    assert sorted(g["lr"] for g in groups) == [1e-3, 8e-3]
+    cfg = defaults("lora_plus", lr=1e-3, ratio=8.0, head_lr=5e-4)
+    model = prepare_model(tiny_bert(), cfg)
+    lrs = {id(p): g["lr"] for g in make_optimizer(model, cfg).param_groups for p in g["params"]}
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            expected = 5e-4 if name.startswith("classifier") else 8e-3 if name.endswith(".B") else 1e-3
+            assert lrs[id(p)] == expected, name
+    assert len(lrs) == sum(p.requires_grad for p in model.parameters())
+
+
+@pytest.mark.parametrize("method", ["head_only", "prompt_tuning", "full"])
+def test_head_has_its_own_learning_rate(method):
+    from peft_edu.train import make_optimizer
+
+    cfg = defaults(method, lr=3e-2, head_lr=1e-3)
+    model = prepare_model(tiny_bert(), cfg)
+    lrs = {id(p): g["lr"] for g in make_optimizer(model, cfg).param_groups for p in g["params"]}
+    head_lr = 3e-2 if method == "head_only" else 1e-3  # head only: the head is the method
+    assert {lrs[id(p)] for p in model.classifier.parameters()} == {head_lr}
+    assert {lrs[id(p)] for n, p in model.named_parameters() if p.requires_grad
+            and not n.startswith("classifier")} <= {3e-2}
 
 
 def test_nan_loss_stops_with_a_message_about_the_learning_rate():

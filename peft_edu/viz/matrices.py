@@ -144,7 +144,8 @@ def _add_loss(fig: go.Figure, run, i: int, top: float, axes: dict, notes: list) 
     axes[f"xaxis{i}"] = dict(domain=[0, 1], anchor=f"y{i}", title="optimizer step", tickformat=",d",
                              range=[-0.01 * n, 1.01 * n])
     axes[f"yaxis{i}"] = dict(domain=[0, top], anchor=f"x{i}", title=run.loss_label, type="log",
-                             exponentformat="power", **({"dtick": 1} if decades > 1.5 else {}))
+                             exponentformat="power",
+                             **({"dtick": 1} if decades > 1.5 else {"tickformat": ".2g"}))
     notes.append(dict(text="Training loss (log scale)", x=0.5, y=top, xref="paper", yref="paper",
                       xanchor="center", yanchor="bottom", yshift=4, showarrow=False, font=dict(size=13)))
 

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.conftest import assert_no_exception, screenshot, wait_for_app_idle
 
 LOSS_POINTS = """() => {
     const plots = [...document.querySelectorAll('.js-plotly-plot')];
-    const curves = plots.find(p => (p.layout?.title?.text || '').startsWith('Training loss'));
+    const curves = plots.find(p => (p.layout?.title?.text || '').includes('Training loss'));
     return curves && curves.data.length ? curves.data[0].x.length : 0;
 }"""
 
@@ -34,7 +35,9 @@ def test_start_run_see_chart_update_and_stop(app_url, page):
 
     main.locator(".st-key-lab_stop button").first.click()
     main.locator('[data-testid="stDataFrame"]').wait_for(timeout=300_000)  # results table of the stopped run
-    assert main.locator(".st-key-lab_stop button").count() == 0
+    wait_for_app_idle(page)
+    expect(main.locator(".st-key-lab_stop button")).to_have_count(0, timeout=60_000)  # nothing runs any more
+    expect(main.get_by_text("Stopped after").first).to_be_visible()
     assert main.get_by_text("Results of this session").count() == 1
     assert_no_exception(page, "lab after stop")
     screenshot(page, "lab-stopped")

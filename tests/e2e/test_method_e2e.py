@@ -9,7 +9,7 @@ import re
 import pytest
 
 from peft_edu import METHODS
-from tests.e2e.conftest import assert_no_exception, screenshot, wait_for_app_idle
+from tests.e2e.conftest import SHOTS, assert_no_exception, screenshot, wait_for_app_idle
 
 pytestmark = pytest.mark.e2e
 ANIMATION = '[data-testid="stPlotlyChart"]'
@@ -59,3 +59,5 @@ def test_method_page_screenshot(app_url, page, key):
     assert page.locator(ANIMATION).count() >= 2  # the animation and the share bar
     assert METHODS[key].name in page.locator("h1").first.inner_text()
     screenshot(page, f"method-{key}")
+    page.locator(ANIMATION).first.screenshot(path=str(SHOTS / f"method-{key}-animation.png"))
+    page.locator(ANIMATION).nth(1).screenshot(path=str(SHOTS / f"method-{key}-share.png"))
