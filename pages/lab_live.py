@@ -60,19 +60,20 @@ def render_running(view, base) -> None:
     counts = trainable_count(view, base)
     cols = st.columns(4)
     cols[0].metric("Trainable parameters", fmt_int(counts[0]) if counts else "head only",
-                   f"{100 * counts[0] / counts[1]:.2f}% of the model" if counts else None, delta_color="off",
-                   help=f"Of {fmt_int(counts[1])} parameters in all." if counts else "Only the classifier head trains.")
+                   f"{100 * counts[0] / counts[1]:.2f}%" if counts else None, delta_color="off",
+                   help=f"Share of all {fmt_int(counts[1])} parameters of the model." if counts
+                   else "Only the classifier head trains.")
     cols[1].metric("Step time", _fmt_step(last.step_time) if last else "—",
                    help="Forward, backward and optimizer step of the last batch.")
     cols[2].metric("Peak memory", f"{last.peak_memory_bytes / 1e6:,.0f} MB" if last else "—",
                    help="On a GPU: memory allocated by PyTorch. On a CPU: resident memory of the whole app process.")
     device = best_device()
     cols[3].metric("Device", "GPU" if device.type == "cuda" else "CPU", help=device_label(device))
-    if last and last.test_acc is None:
+    if last:
         evals = [m for m in view.metrics if m.test_acc is not None]
-        if evals:
-            st.caption(f"Last test accuracy: {100 * evals[-1].test_acc:.1f}% at step {evals[-1].step:,}; "
-                       f"training loss now {last.loss:.3f}.")
+        scored = (f"last test accuracy {100 * evals[-1].test_acc:.1f}% at step {evals[-1].step:,}" if evals
+                  else f"the test split is scored every {view.cfg.eval_every:,} steps")
+        st.caption(f"Training loss now {last.loss:.3f}; {scored}.")
 
 
 def render_status(view, base) -> None:

@@ -137,3 +137,42 @@ def test_good_csv_is_accepted_and_split(at):
     errors, successes = _upload(at, "reviews.csv", ("text,label\n" + "\n".join(rows)).encode())
     assert not errors
     assert "40 training and 10 test sentences, 2 labels (neg, pos)" in successes  # 20% of each label held out
+
+
+# ---------------------------------------------------------------- queue and race
+def test_race_queues_methods_shows_places_and_overlays_curves(quiet_at):
+    """A run of another user holds the only slot: the race's runs wait and show their place."""
+    from peft_edu import jobs
+    from peft_edu.data import read_upload
+    from peft_edu.models import load_pretrained
+    from peft_edu.run_config import defaults
+
+    at = quiet_at
+    tiny = read_upload(TINY_CSV)
+    base, tokenizer = load_pretrained(2)
+    jobs.set_max_runs(1)
+    blocker = jobs.submit(defaults("lora", steps=2000, batch_size=4), base, tokenizer, tiny.train, tiny.test,
+                          owner="another-user")
+    try:
+        at.radio(key="lab_data_source").set_value("Upload a CSV (text, label)").run()
+        at.file_uploader(key="lab_upload").set_value(("tiny.csv", TINY_CSV, "text/csv")).run()
+        at.number_input(key="lab_knob_lora_steps").set_value(2).run()
+        at.select_slider(key="lab_knob_lora_batch").set_value(4).run()
+        at.multiselect(key="lab_race_methods").set_value(["lora", "ia3"]).run()
+        at.button(key="lab_race").click().run()
+        assert not at.exception, at.exception
+        race = at.session_state["lab_jobs"]
+        assert [j.cfg.method for j in race] == ["lora", "ia3"]
+        assert {(j.cfg.steps, j.cfg.batch_size, j.cfg.seed) for j in race} == {(2, 4, 0)}  # same budget
+        assert race[1].cfg.lr == defaults("ia3").lr  # each method keeps its own defaults
+        waiting = " ".join(i.value for i in at.info)
+        assert "place 1 in the queue" in waiting and "place 2 in the queue" in waiting, waiting
+    finally:
+        blocker.stop()
+        jobs.set_max_runs(None)
+    assert all(j.wait(600) for j in race)
+    at.run()
+    assert not at.exception, at.exception
+    chart = next(c for c in at.get("plotly_chart") if "lab_curves" in c.proto.id)
+    assert "Race 1 · LoRA" in chart.proto.spec and "Race 1 · (IA)³" in chart.proto.spec
+    assert len(at.dataframe[0].value) == 2  # one results row per run

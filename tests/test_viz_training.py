@@ -74,3 +74,8 @@ def test_series_from_step_metrics_keeps_only_evaluated_accuracies():
     run = series_of("LoRA", "lora", metrics)
     assert list(run.steps) == [1, 2, 3] and list(run.loss) == [0.7, 0.6, 0.4]
     assert list(run.eval_steps) == [2, 3] and list(run.accuracy) == [0.75, 0.9]
+
+
+def test_loss_axis_starts_at_zero_and_holds_the_largest_loss():
+    fig = training_curves([_run("lora", "LoRA")])
+    assert tuple(fig.layout.yaxis.range) == pytest.approx((0.0, 0.77))  # 1.1 × the largest loss 0.7

@@ -6,6 +6,7 @@ in a race each method keeps one colour of its own on every chart.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -72,7 +73,9 @@ def training_curves(runs: Sequence[RunSeries], baseline: float | None = None,
         fig.add_hline(y=100 * baseline, line=dict(color=BASELINE_COLOR, dash="dash"), row=1, col=2,
                       annotation_text=f"head only {100 * baseline:.1f}%", annotation_position="bottom right")
     fig.update_xaxes(title_text="optimizer step", rangemode="tozero")
-    fig.update_yaxes(title_text="cross-entropy loss (nats)", rangemode="tozero", row=1, col=1)
+    finite = [v for run in runs for v in run.loss if math.isfinite(v)]
+    loss_range = [0, 1.1 * max(finite)] if finite and max(finite) > 0 else None
+    fig.update_yaxes(title_text="cross-entropy loss (nats)", rangemode="tozero", range=loss_range, row=1, col=1)
     fig.update_yaxes(title_text="test accuracy (%)", range=[0, 100], row=1, col=2)
     base_layout(fig, title, height=400)
     fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.18, x=0), margin=dict(b=90))

@@ -40,4 +40,5 @@ def test_start_run_see_chart_update_and_stop(app_url, page):
     expect(main.get_by_text("Stopped after").first).to_be_visible()
     assert main.get_by_text("Results of this session").count() == 1
     assert_no_exception(page, "lab after stop")
+    main.get_by_text("Results of this session").scroll_into_view_if_needed()
     screenshot(page, "lab-stopped")

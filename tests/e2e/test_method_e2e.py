@@ -10,6 +10,7 @@ import pytest
 
 from peft_edu import METHODS
 from tests.e2e.conftest import SHOTS, assert_no_exception, screenshot, wait_for_app_idle
+from tests.e2e.test_pages_e2e import assert_router_page
 
 pytestmark = pytest.mark.e2e
 ANIMATION = '[data-testid="stPlotlyChart"]'
@@ -58,6 +59,7 @@ def test_method_page_screenshot(app_url, page, key):
     open_method(page, app_url, key)
     assert page.locator(ANIMATION).count() >= 2  # the animation and the share bar
     assert METHODS[key].name in page.locator("h1").first.inner_text()
+    assert_router_page(page, key)
     screenshot(page, f"method-{key}")
     page.locator(ANIMATION).first.screenshot(path=str(SHOTS / f"method-{key}-animation.png"))
     page.locator(ANIMATION).nth(1).screenshot(path=str(SHOTS / f"method-{key}-share.png"))
