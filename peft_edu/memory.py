@@ -21,7 +21,8 @@ DQ_BLOCK = 256  # absmax constants sharing one second-level constant (double qua
 
 __all__ = [
     "GB", "GPU_SIZES_GB", "ActivationSetup", "FullFinetuneBytes", "MemoryBreakdown",
-    "ModelShape", "ParamCounts", "Precision", "adapter_file_bytes", "dropout_mask_values", "fits",
+    "ModelShape", "ParamCounts", "Precision", "adapter_file_bytes", "backward_working_bytes",
+    "dropout_mask_values", "fits",
     "full_finetune_bytes",
     "gradient_bytes", "nf4_bits_per_weight", "optimizer_bytes", "precision", "training_memory",
     "weight_bytes",
@@ -210,12 +211,37 @@ def training_memory(
         raise ValueError("full fine-tuning cannot train 4-bit weights; choose 16 or 32 bits")
     profile = activation_profile(method, shape, **knobs)
     masks = dropout_mask_values(shape, profile, setup)
+    kept = activation_bytes(shape, profile, setup, prec.act_bytes) + (mask_bytes - 1) * masks
     return MemoryBreakdown(
         weights=weight_bytes(counts, prec),
         gradients=gradient_bytes(counts.trainable, prec),
         optimizer=optimizer_bytes(counts.trainable, prec),
-        activations=activation_bytes(shape, profile, setup, prec.act_bytes) + (mask_bytes - 1) * masks,
+        activations=kept + backward_working_bytes(shape, profile, setup, prec.act_bytes),
     )
+
+
+def backward_working_bytes(shape: ModelShape, profile, setup: ActivationSetup, p: float) -> float:
+    """The peak's share of backward's temporary tensors, on top of what is kept.
+
+    While one layer's backward runs, the gradients of its largest activations exist beside
+    everything still kept, and the backward passes through the parts one after the other:
+
+        attention (standard kernel)  2·p·a·b·s·s_kv   gradients of the probabilities and scores
+                  (fused kernel)     0                tiles only
+        MLP                          k·p·b·s·f        k = 2 (GELU: activation and its input),
+                                                      3 with SwiGLU (gate, up, product)
+        LM head                      4·b·s·V          fp32 gradient of the logits, at the start
+        + residual stream            2·p·b·s·h        the gradient flowing down and its copy
+
+    The largest of the first three counts (they are never alive together), plus the residual.
+    """
+    s = setup.seq + profile.extra_input_tokens
+    tokens = setup.batch * s
+    attention = 0.0 if setup.fused_attention else 2 * p * shape.n_heads * setup.batch * s * (
+        s + profile.extra_kv_tokens)
+    mlp = (3 if shape.gated_mlp else 2) * p * tokens * shape.d_ff
+    head = 4 * tokens * shape.vocab if shape.lm_head else 0.0
+    return max(attention, mlp, head) + 2 * p * tokens * shape.d_model
 
 
 def dropout_mask_values(shape: ModelShape, profile, setup: ActivationSetup) -> float:

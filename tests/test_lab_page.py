@@ -93,7 +93,7 @@ def test_short_run_shows_progress_then_results(quiet_at):
     at.run()
     assert not at.exception, at.exception
     row = at.dataframe[0].value.iloc[0]
-    assert row["method"] == "lora" and row["status"] == "done" and row["data"] == "tiny.csv"
+    assert row["method"] == "LoRA" and row["status"] == "done" and row["data"] == "tiny.csv"
     assert row["trainable params"] == f"{view.result.trainable:,}"
     assert row["test accuracy"] == f"{100 * view.result.test_accuracy:.1f}%"
     chart = next(c for c in at.get("plotly_chart") if "lab_curves" in c.proto.id)
