@@ -4,7 +4,8 @@
 
 1. LoRA r=8 with the lab's defaults (``defaults("lora")``): test accuracy and wall time of
    the whole run (model copy, apply, 150 steps, evaluations), as a lab job runs it, with
-   the thread count a job sets. Target: >= 90 % in <= 60 s. "Head only" (the linear probe
+   the thread count a job sets. Target: >= 90 % in <= 60 s (wall; the CPU seconds of the
+   run are printed too, since other processes on a shared machine stretch the wall time). "Head only" (the linear probe
    on the frozen encoder) with the same budget must stay clearly below (target: <= 75 %);
    as an upper bound for any head on the frozen encoder, the best of 9 linear probes trained
    to convergence on its features is printed too.
@@ -39,18 +40,23 @@ from peft_edu.train import prepare_model, train, training_threads  # noqa: E402
 ACC_TARGET, WALL_TARGET, HEAD_CEILING, RATIO_TARGET = 0.90, 60.0, 0.75, 1.0
 
 
-def run_median(method: str, repeats: int, base, tok, train_set, test_set) -> tuple[float, float, int]:
-    """(median test accuracy, median wall seconds, steps) of ``repeats`` runs with the defaults."""
-    accs, walls = [], []
+def run_median(method: str, repeats: int, base, tok, train_set, test_set) -> tuple[float, float, float, int]:
+    """(median test accuracy, median wall s, median CPU s, steps) of ``repeats`` runs with the defaults.
+
+    CPU seconds (``time.process_time``, this process only) do not grow when other processes
+    load the machine; wall seconds do."""
+    accs, walls, cpus = [], [], []
     for seed in range(repeats):
         cfg = defaults(method, seed=seed)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         result = train(cfg, base, tok, train_set, test_set)
         walls.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
         accs.append(result.test_accuracy or 0.0)
         print(f"  {method:10s} seed {seed}: {result.status}, test accuracy {accs[-1]:.1%}, "
-              f"{walls[-1]:.1f} s, {result.trainable:,} trainable")
-    return statistics.median(accs), statistics.median(walls), cfg.steps
+              f"{walls[-1]:.1f} s wall, {cpus[-1]:.1f} s CPU, {result.trainable:,} trainable, "
+              f"load average {os.getloadavg()[0]:.1f}")
+    return statistics.median(accs), statistics.median(walls), statistics.median(cpus), cfg.steps
 
 
 @torch.no_grad()
@@ -156,11 +162,12 @@ def main() -> None:
     base, tok = load_pretrained(len(train_set.label_names), seed=0)
     rows = []
     if not args.skip_runs:
-        acc, wall, steps = run_median("lora", args.repeats, base, tok, train_set, test_set)
-        head_acc, head_wall, _ = run_median("head_only", args.repeats, base, tok, train_set, test_set)
+        acc, wall, cpu, steps = run_median("lora", args.repeats, base, tok, train_set, test_set)
+        head_acc, head_wall, _, _ = run_median("head_only", args.repeats, base, tok, train_set, test_set)
         rows += [
             (f"LoRA r=8 test accuracy ({steps} steps)", f"{acc:.1%}", f">= {ACC_TARGET:.0%}", acc >= ACC_TARGET),
             ("LoRA r=8 wall time, whole run", f"{wall:.1f} s", f"<= {WALL_TARGET:.0f} s", wall <= WALL_TARGET),
+            ("LoRA r=8 CPU time of the run (this process)", f"{cpu:.1f} s", f"<= {WALL_TARGET:.0f} s", cpu <= WALL_TARGET),
             ("head only test accuracy (same budget)", f"{head_acc:.1%}", f"<= {HEAD_CEILING:.0%}",
              head_acc <= HEAD_CEILING),
             ("head only wall time", f"{head_wall:.1f} s", "(info)", None),

@@ -41,7 +41,7 @@ class RunConfig:
     method: str = "lora"  # registry key, or "head_only"
     lr: float = 2e-3  # AdamW learning rate of the method's parameters (LoRA+: of A; B gets ratio × lr)
     head_lr: float = 2e-3  # learning rate of the classifier head (the same for every method)
-    steps: int = 150  # optimizer steps
+    steps: int = 100  # optimizer steps (LoRA on the shipped data: ~98 % test accuracy by step 50)
     batch_size: int = 16  # sentences per step
     seed: int = 0  # batch order, dropout and the method's random init
     r: int = 8  # rank (LoRA family, VeRA)
@@ -87,7 +87,10 @@ _DEFAULT_LR = {
     "delta_lora": 2e-3, "dora": 2e-3, "qlora": 2e-3, "vera": 1e-2, "prompt_tuning": 3e-2,
     "prefix_tuning": 1e-2, "adapter": 1e-3, "ia3": 1e-2,
 }
-_DEFAULT_KNOBS = {"vera": {"r": 256}}
+# VeRA and soft prompts move the model through few numbers and need more steps: measured on
+# the shipped data, VeRA scored 52 % after 100 steps and 97 % after 150; prefix tuning 90 % after 150.
+_DEFAULT_KNOBS = {"vera": {"r": 256, "steps": 150}, "prompt_tuning": {"steps": 150},
+                  "prefix_tuning": {"steps": 150}}
 
 
 def defaults(method: str, **overrides) -> RunConfig:

@@ -24,7 +24,7 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def lora_result(one_thread):
-    return run("lora", lr=1e-2, steps=60)
+    return run("lora", lr=1e-2, head_lr=1e-2, steps=60)
 
 
 def run(method="lora", base=None, **overrides):
@@ -141,6 +141,8 @@ def test_method_options_pass_each_knob_to_its_method():
     assert method_options(defaults("prompt_tuning", n_tokens=5))["n_tokens"] == 5
     assert method_options(defaults("adapter", bottleneck=7))["bottleneck"] == 7
     assert defaults("vera").r == 256  # VeRA needs a large shared rank (REFERENCE: peft default 256)
+    assert defaults("vera").steps == 150 > defaults("lora").steps  # few numbers learn slowly
+    assert defaults("vera", steps=7).steps == 7
 
 
 def test_predict_and_confusion_matrix(lora_result):

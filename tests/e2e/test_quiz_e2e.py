@@ -3,7 +3,11 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tests.e2e.conftest import assert_no_exception, screenshot, wait_for_app_idle
+
+pytestmark = pytest.mark.e2e
 
 FEEDBACK = re.compile(r"Correct\.|Not quite\.")
 
@@ -38,3 +42,20 @@ def test_answer_a_question_and_see_feedback(app_url, page):
     main.get_by_role("button", name="Next question").wait_for()
     assert_no_exception(page, "quiz")
     screenshot(page, "quiz-feedback")
+
+
+def test_method_page_ends_with_its_three_question_quiz(app_url, page):
+    page.goto(f"{app_url}/qlora")
+    wait_for_app_idle(page, timeout_ms=180_000)
+    main = page.locator('[data-testid="stMain"]')
+    heading = main.get_by_text("Check yourself: QLoRA")
+    heading.wait_for(timeout=180_000)
+    heading.scroll_into_view_if_needed()
+    assert main.get_by_role("button", name="Check answer").count() == 3
+    quiz = main.locator('[data-testid="stVerticalBlockBorderWrapper"]').filter(has=heading).last
+    _answer_first_question(quiz)
+    page.wait_for_timeout(500)
+    quiz.get_by_role("button", name="Check answer").first.click()
+    quiz.locator('[data-testid="stAlert"]').filter(has_text=FEEDBACK).first.wait_for()
+    assert_no_exception(page, "qlora quiz")
+    screenshot(page, "quiz-on-method-page")
