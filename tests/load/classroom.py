@@ -17,6 +17,7 @@ import asyncio
 import gc
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -47,6 +48,7 @@ class Report:
     wall_s: float = 0.0
     warm_up_s: float = 0.0  # warm-up run until the server was idle
     drain_s: float = 0.0  # after the tabs closed, until the server was idle again
+    cpu_s: dict[str, float] = field(default_factory=dict)  # CPU seconds under load: server vs browsers
 
     def summary(self) -> dict:
         def stats(xs: list[float]) -> dict:
@@ -65,7 +67,22 @@ class Report:
             "wall_s": round(self.wall_s, 1),
             "warm_up_s": self.warm_up_s,
             "drain_s": self.drain_s,
+            "cpu_seconds_under_load": self.cpu_s,
         }
+
+
+def cpu_seconds(procs) -> float:
+    total = 0.0
+    for p in procs:
+        try:
+            total += sum(p.cpu_times()[:2])
+        except psutil.Error:
+            pass
+    return total
+
+
+def browser_procs() -> list[psutil.Process]:
+    return [p for p in psutil.process_iter(["name"]) if "chrom" in (p.info["name"] or "")]
 
 
 def server_rss_mb(proc: psutil.Process) -> float:
@@ -105,7 +122,7 @@ async def warm_up_lab(browser, base: str, report: Report) -> None:
     not a leak, so the load's memory start is read after them."""
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     page = await context.new_page()
-    page.set_default_timeout(120_000)
+    page.set_default_timeout(300_000)
     try:
         await open_page(page, f"{base}/lab", report, asyncio.Event(), "lab (warm-up)")
         steps = page.get_by_label("Steps")
@@ -137,8 +154,8 @@ async def open_page(page, url: str, report: Report, busy: asyncio.Event, name: s
     """Navigate and time until the script has finished and no exception is shown."""
     t0 = time.monotonic()
     await page.goto(url, wait_until="domcontentloaded")
-    await page.wait_for_selector('[data-testid="stMainBlockContainer"] h1', timeout=120_000)
-    await page.wait_for_function(IDLE_JS, timeout=120_000)
+    await page.wait_for_selector('[data-testid="stMainBlockContainer"] h1', timeout=300_000)
+    await page.wait_for_function(IDLE_JS, timeout=300_000)
     elapsed = time.monotonic() - t0
     (report.times_busy if busy.is_set() else report.times_idle).append(elapsed)
     await check_errors(page, report, name)
@@ -184,9 +201,10 @@ async def answer_quiz(page, report: Report) -> None:
 
 
 async def learner(browser, base: str, report: Report, busy: asyncio.Event, idx: int) -> None:
+    await asyncio.sleep(0.5 * max(idx, 0))  # a class arrives over ~10 s, not in one millisecond
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     page = await context.new_page()
-    page.set_default_timeout(120_000)
+    page.set_default_timeout(300_000)
     try:
         for name in LEARNER_PAGES:
             await open_page(page, f"{base}/{name}", report, busy, name or "home")
@@ -205,12 +223,14 @@ async def trainer(browser, base: str, report: Report, busy: asyncio.Event, go: a
     """Open the lab, wait for everyone, press Start together, watch, then close the tab."""
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     page = await context.new_page()
-    page.set_default_timeout(120_000)
+    page.set_default_timeout(300_000)
     try:
         await open_page(page, f"{base}/lab", report, busy, "lab")
         await go.wait()
-        await page.get_by_role("button", name="Start", exact=False).first.click()
+        await page.get_by_role("button", name="Start", exact=False).first.click(timeout=300_000)
         busy.set()
+        # the run shows up as queued or running (the live panel) before we watch it
+        await page.get_by_text(re.compile(r"in the queue|step \d+ of|about to start", re.I)).first.wait_for(timeout=300_000)
         await page.wait_for_timeout(run_seconds * 1000)
         text = await page.locator('[data-testid="stMainBlockContainer"]').inner_text()
         lines = [ln for ln in text.splitlines() if any(
@@ -258,7 +278,10 @@ async def run_load(sessions: int, trainers: int, port: int, run_seconds: float) 
                     await asyncio.sleep(1)
 
             sampler = asyncio.create_task(sample_memory())
+            cpu0 = (cpu_seconds([proc, *proc.children(recursive=True)]), cpu_seconds(browser_procs()))
             await asyncio.gather(*trains, *learners, release())
+            cpu1 = (cpu_seconds([proc, *proc.children(recursive=True)]), cpu_seconds(browser_procs()))
+            report.cpu_s = {"server": round(cpu1[0] - cpu0[0], 1), "browsers": round(cpu1[1] - cpu0[1], 1)}
             busy.clear()
             await sampler
             await browser.close()
