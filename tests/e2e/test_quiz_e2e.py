@@ -6,6 +6,7 @@ import re
 import pytest
 
 from tests.e2e.conftest import assert_no_exception, screenshot, wait_for_app_idle
+from tests.e2e.test_method_e2e import open_method
 
 pytestmark = pytest.mark.e2e
 
@@ -45,17 +46,19 @@ def test_answer_a_question_and_see_feedback(app_url, page):
 
 
 def test_method_page_ends_with_its_three_question_quiz(app_url, page):
-    page.goto(f"{app_url}/qlora")
-    wait_for_app_idle(page, timeout_ms=180_000)
+    open_method(page, app_url, "lora_fa")
     main = page.locator('[data-testid="stMain"]')
-    heading = main.get_by_text("Check yourself: QLoRA")
-    heading.wait_for(timeout=180_000)
+    heading = main.get_by_text("Check yourself: LoRA-FA")
+    heading.wait_for(timeout=300_000)
     heading.scroll_into_view_if_needed()
-    assert main.get_by_role("button", name="Check answer").count() == 3
-    quiz = main.locator('[data-testid="stVerticalBlockBorderWrapper"]').filter(has=heading).last
+    checks = main.get_by_role("button", name="Check answer")
+    checks.nth(2).wait_for(timeout=60_000)
+    assert checks.count() == 3
+    quiz = (main.locator('[data-testid="stVerticalBlock"]').filter(has=page.get_by_text("Check yourself: LoRA-FA"))
+            .filter(has=page.get_by_role("button", name="New questions")).last)  # innermost
     _answer_first_question(quiz)
     page.wait_for_timeout(500)
     quiz.get_by_role("button", name="Check answer").first.click()
     quiz.locator('[data-testid="stAlert"]').filter(has_text=FEEDBACK).first.wait_for()
-    assert_no_exception(page, "qlora quiz")
+    assert_no_exception(page, "LoRA-FA quiz")
     screenshot(page, "quiz-on-method-page")
