@@ -75,3 +75,36 @@ def test_unknown_page_in_the_router_falls_back_to_home():
     at.run()
     _no_traceback(at)
     assert at.title[0].value == "PEFT Lab"
+
+
+def test_rapid_start_stop_clicking_in_the_lab():
+    """Start/Stop hammered five times: no traceback, never more runs at once than the limit,
+    and every run of the session ends (stopped, cancelled or done)."""
+    from peft_edu import jobs
+    from tests.test_lab_page import TINY_CSV
+
+    at = AppTest.from_file(str(ROOT / "pages" / "lab.py"), default_timeout=300)
+    at.session_state["lab_baseline_auto"] = False
+    at.run()
+    at.radio(key="lab_data_source").set_value("Upload a CSV (text, label)").run()
+    at.file_uploader(key="lab_upload").set_value(("tiny.csv", TINY_CSV, "text/csv")).run()
+    at.number_input(key="lab_knob_lora_steps").set_value(3).run()
+    try:
+        for _ in range(5):
+            at.button(key="lab_start").click().run()
+            _no_traceback(at)
+            running = [j for j in jobs.active_jobs() if j.view().status == "running"]
+            assert len(running) <= jobs.max_runs()
+            stop = [b for b in at.button if b.key == "lab_stop"]
+            if stop:
+                stop[0].click().run()
+                _no_traceback(at)
+        mine = at.session_state["lab_jobs"]
+        assert len(mine) == 5, "each Start queued exactly one run"
+        for job in mine:
+            job.stop()
+            assert job.wait(300), "a run did not end after Stop"
+        assert {job.view().status for job in mine} <= {"stopped", "cancelled", "done"}
+    finally:
+        for job in at.session_state["lab_jobs"]:
+            job.stop()
