@@ -14,14 +14,19 @@ FEEDBACK = re.compile(r"Correct\.|Not quite\.")
 
 
 def _answer_first_question(main) -> None:
-    """Whatever kind the first question is: pick the first option, or type a number."""
-    main.locator('[data-testid="stCheckbox"], [data-testid="stRadio"], [data-testid="stTextInput"]').first.wait_for()
-    if main.locator('[data-testid="stRadio"]').count():
-        main.locator('[data-testid="stRadio"] [role="radiogroup"] label').first.click()
-    elif main.locator('[data-testid="stCheckbox"]').count():
-        main.locator('[data-testid="stCheckbox"] label').first.click()
+    """Whatever kind the first question is: pick its first option, or type a number.
+
+    The kind is read from the first answer widget on screen, so a radio further down
+    (question 2) is never answered in place of a numeric question 1."""
+    first = main.locator('[data-testid="stCheckbox"], [data-testid="stRadio"], [data-testid="stTextInput"]').first
+    first.wait_for()
+    kind = first.get_attribute("data-testid")
+    if kind == "stRadio":
+        first.locator('[role="radiogroup"] label').first.click()
+    elif kind == "stCheckbox":
+        first.locator("label").first.click()
     else:
-        box = main.locator('[data-testid="stTextInput"] input')
+        box = first.locator("input")
         box.fill("1,000")
         box.press("Enter")
 
