@@ -3,7 +3,9 @@
 - ``render_question``: one question with its answer widget, a Check button, and after
   checking the feedback, the explanation and a link to the page that teaches it.
 - ``render_method_quiz(key)``: a short 3-question quiz on one method, for the end of a
-  method page. Every widget key starts with the method key, so it never collides.
+  method page. Every widget key starts with the method key, so it never collides. It is a
+  fragment (an answer reruns only the quiz); a graded answer then reruns the whole page
+  once, so the sidebar's progress is current.
 - ``render_quiz_progress_sidebar()``: this session's score per topic, in the sidebar.
 
 Questions, grading and scores all come from ``peft_edu.quiz``.
@@ -151,6 +153,7 @@ def render_method_quiz(key: str) -> None:
         for i, q in enumerate(quiz.questions):
             def store(g: Graded, i: int = i) -> None:
                 graded[i] = g
+                st.session_state["quiz_sidebar_stale"] = True  # progress changed
             with st.container(border=True):
                 render_question(q, f"{key}_mq{quiz.seed}_{i}", graded.get(i), store,
                                 heading=f"**{i + 1}/{len(quiz.questions)}** ")
@@ -162,6 +165,9 @@ def render_method_quiz(key: str) -> None:
                        on_click=_new_method_quiz, args=(key,))
         with cols[1]:
             _link(quiz_page, "Take the full quiz", ":material/quiz:", "Quiz")
+    if st.session_state.pop("quiz_sidebar_stale", False):
+        # a fragment run cannot redraw the sidebar: one full rerun shows the new progress
+        st.rerun(scope="app")
 
 
 # --- the sidebar ---------------------------------------------------------------------------

@@ -81,5 +81,7 @@ def test_method_page_ends_with_its_three_question_quiz(app_url, page):
             screenshot(page, "quiz-on-method-page-retry")
             _settled(page)
     feedback.wait_for(timeout=30_000)
+    # the sidebar's progress follows at once (the quiz is a fragment; grading reruns the page)
+    page.locator('[data-testid="stSidebar"]').get_by_text("LoRA-FA: ").wait_for(timeout=60_000)
     assert_no_exception(page, "LoRA-FA quiz")
     screenshot(page, "quiz-on-method-page")
