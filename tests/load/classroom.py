@@ -233,9 +233,10 @@ async def trainer(browser, base: str, report: Report, busy: asyncio.Event, go: a
         await page.get_by_text(re.compile(r"in the queue|step \d+ of|about to start", re.I)).first.wait_for(timeout=300_000)
         await page.wait_for_timeout(run_seconds * 1000)
         text = await page.locator('[data-testid="stMainBlockContainer"]').inner_text()
-        lines = [ln for ln in text.splitlines() if any(
-            w in ln.lower() for w in ("queue", "step", "running", "accuracy", "finished"))]
-        report.runs.append(f"trainer {idx}: " + " | ".join(lines[:4]))
+        status = re.compile(r"in the queue|step \d+ of|about to start|finished|stopped", re.I)
+        lines = [ln.strip() for ln in text.splitlines()
+                 if status.search(ln) and len(ln) < 200 and not ln.startswith("Finished runs appear")]
+        report.runs.append(f"trainer {idx}: " + (" | ".join(lines[:2]) or "no run status on screen"))
         await check_errors(page, report, f"lab (trainer {idx})")
     except Exception as exc:
         report.errors.append(f"trainer {idx}: {type(exc).__name__}: {str(exc)[:300]}")
@@ -270,9 +271,11 @@ async def run_load(sessions: int, trainers: int, port: int, run_seconds: float) 
                 await asyncio.sleep(2)
                 go.set()
 
-            async def sample_memory() -> None:
+            finished = asyncio.Event()
+
+            async def sample_memory() -> None:  # every second until the last session is done
                 peak = 0.0
-                while not go.is_set() or busy.is_set():
+                while not finished.is_set():
                     peak = max(peak, server_rss_mb(proc))
                     report.memory_mb["during_peak"] = round(peak, 1)
                     await asyncio.sleep(1)
@@ -283,11 +286,21 @@ async def run_load(sessions: int, trainers: int, port: int, run_seconds: float) 
             cpu1 = (cpu_seconds([proc, *proc.children(recursive=True)]), cpu_seconds(browser_procs()))
             report.cpu_s = {"server": round(cpu1[0] - cpu0[0], 1), "browsers": round(cpu1[1] - cpu0[1], 1)}
             busy.clear()
+            finished.set()
             await sampler
             await browser.close()
         await asyncio.sleep(5)  # sessions expire (disconnectedSessionTTL=2): their runs stop
         report.drain_s = round(await wait_server_idle(proc), 1)
-        report.memory_mb["after"] = round(server_rss_mb(proc), 1)
+        # "after": the server once the closed sessions are gone; sessions are cleaned up
+        # by Streamlit's periodic checks, so read it for up to 30 s and keep the settled value
+        after = []
+        for _ in range(16):
+            after.append(server_rss_mb(proc))
+            if after[-1] <= report.memory_mb["start"] * 1.02:
+                break
+            await asyncio.sleep(2)
+        report.memory_mb["after_first_read"] = round(after[0], 1)
+        report.memory_mb["after"] = round(min(after), 1)
     finally:
         server.terminate()
         try:
