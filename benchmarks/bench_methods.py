@@ -149,7 +149,7 @@ def memory_child(method: str, library: str, batch: int, seq: int) -> dict:
     """Peak bytes of two training steps in this fresh process."""
     import torch
 
-    from benchmarks.measure_memory import _hwm_bytes, _rss_bytes
+    from benchmarks.measure_memory import peak_since, start_peak
 
     import peft  # noqa: F401  (library code is not training memory: load it before the baseline)
     import peft_edu.inject  # noqa: F401
@@ -157,17 +157,12 @@ def memory_child(method: str, library: str, batch: int, seq: int) -> dict:
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     data = make_batch(batch, seq, device)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-    else:
-        base = _rss_bytes()
-        Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+    base = start_peak(device)
     model = build(method, library).to(device)
     opt = optimizer(model)
     for _ in range(2):
         step(model, opt, data)
-    peak = torch.cuda.max_memory_allocated() - base if device.type == "cuda" else _hwm_bytes() - base
+    peak = peak_since(device, base)
     return {"peak": peak}
 
 

@@ -48,6 +48,25 @@ def _hwm_bytes() -> int:
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
+def start_peak(device) -> int:
+    """Reset the peak-memory counter of ``device`` and return the baseline in bytes."""
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+        return torch.cuda.memory_allocated()
+    base = _rss_bytes()
+    Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+    return base
+
+
+def peak_since(device, base: int) -> int:
+    """Peak bytes above ``base`` since ``start_peak``: CUDA allocations, or the RSS high-water mark."""
+    import torch
+
+    return (torch.cuda.max_memory_allocated() if device.type == "cuda" else _hwm_bytes()) - base
+
+
 def _build(method: str, double_quant: bool, device):
     """all-MiniLM-L6-v2's architecture with a 2-label head, the method applied."""
     import torch
@@ -124,12 +143,7 @@ def child(case: str, batch: int, seq: int, steps: int) -> dict:
 
     ids = torch.randint(1000, 20000, (batch, seq), device=device)
     labels = torch.randint(0, 2, (batch,), device=device)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-    else:
-        base = _rss_bytes()
-        Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+    base = start_peak(device)
     model, counts, config = _build(method, dq, device)
     if ckpt:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -139,11 +153,7 @@ def child(case: str, batch: int, seq: int, steps: int) -> dict:
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
-    if device.type == "cuda":
-        peak = torch.cuda.max_memory_allocated() - base
-    else:
-        peak = _hwm_bytes() - base
-    return dict(case=case, measured=peak, counts=counts, device=str(device), estimate=_estimate(case, counts, config, batch, seq))
+    return dict(case=case, measured=peak_since(device, base), counts=counts, device=str(device), estimate=_estimate(case, counts, config, batch, seq))
 
 
 def _estimate(case: str, counts: dict, config, batch: int, seq: int) -> dict:
