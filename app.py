@@ -16,18 +16,37 @@ init_state()
 page = st.navigation(navigation_sections())
 
 
-@st.cache_resource
-def _warm_imports() -> None:
-    """Once per server: import torch and the library in the background after the first page
-    is drawn, so the first method page or lab visit does not wait seconds for imports."""
-    def load() -> None:
-        try:
-            import peft_edu.inject  # noqa: F401  (imports torch)
-            import peft_edu.viz.matrices  # noqa: F401
-        except Exception:  # only a warm-up: a real import error shows on the page that needs it
-            pass
+def _load_for_warm_up() -> None:
+    try:
+        import peft_edu.inject  # noqa: F401  (imports torch)
+        import peft_edu.viz.matrices  # noqa: F401
+    except Exception:  # only a warm-up: a real import error shows on the page that needs it
+        pass
 
-    threading.Thread(target=load, name="warm-imports", daemon=True).start()
+
+@st.cache_resource
+def _warm_up() -> dict:
+    """Once per server: the background thread that imports torch and the library after the
+    first page is drawn, so the first method page or lab visit does not wait for imports."""
+    return {"thread": None, "lock": threading.Lock()}
+
+
+def _start_warm_imports() -> None:
+    holder = _warm_up()
+    with holder["lock"]:
+        if holder["thread"] is None:
+            holder["thread"] = threading.Thread(target=_load_for_warm_up, name="warm-imports", daemon=True)
+            holder["thread"].start()
+
+
+def _wait_for_warm_imports() -> None:
+    """A page must not import the same packages while the warm-up thread does: two threads
+    importing one package graph at once can hand one of them a half-initialised module
+    (seen: "partially initialized module 'pandas'"). Pages wait for the warm-up instead."""
+    thread = _warm_up()["thread"]
+    if thread is not None and thread.is_alive():
+        with st.spinner("Loading PyTorch and the library (once after the server starts)…"):
+            thread.join()
 
 
 @st.cache_resource
@@ -43,5 +62,6 @@ with st.sidebar:
     st.caption(" · ".join(f"{name} {v}" for name, v in vers.items()))
 render_quiz_progress_sidebar()
 
+_wait_for_warm_imports()
 page.run()
-_warm_imports()
+_start_warm_imports()

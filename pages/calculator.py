@@ -222,7 +222,7 @@ def computed(config: CalcConfig) -> tuple[CalcConfig, list, dict]:
     with st.spinner("Counting on the meta device…"):
         try:
             return (config, *estimate(config))
-        except Exception as err:  # noqa: BLE001
+        except ValueError as err:  # peft_edu.estimate turns transformers' config errors into these
             st.error(f"This model cannot be built: {err}. Showing {DEFAULT.model} instead.")
             shown = dataclasses.replace(config, model=DEFAULT.model)
             return (shown, *estimate(shown))

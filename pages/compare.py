@@ -51,8 +51,9 @@ st.markdown(
 )
 
 st.header("The methods at a glance")
-ROW_HEIGHT = 35  # st.dataframe's row height in pixels: show all twelve rows without scrolling
-st.dataframe(_table(), hide_index=True, key="compare_table", width="stretch", height=ROW_HEIGHT * 13 + 3,
+ROW_HEIGHT = 35  # st.dataframe's row height in pixels: show every method's row without scrolling
+table = _table()
+st.dataframe(table, hide_index=True, key="compare_table", width="stretch", height=ROW_HEIGHT * (len(table) + 1) + 3,
              column_config={"Trainable count": st.column_config.TextColumn(
                  help="per adapted linear layer (d_out × d_in), or per model for prompt and prefix tuning")})
 st.caption("Counts as in each paper; the 1000×1000 column is peft_edu.layer_params with r = 8 (bottleneck "

@@ -4,6 +4,8 @@ UI only. Training runs in ``peft_edu.jobs`` background threads (one process-wide
 this script submits and stops jobs, and an ``st.fragment(run_every=...)`` redraws their
 metrics. Every session owns a ``jobs.Owner``: when the session ends, its runs stop.
 """
+import threading
+
 import streamlit as st
 
 from pages.lab_data import builtin, choose_data
@@ -14,7 +16,7 @@ from peft_edu import jobs
 from peft_edu.data import BUILTIN_NAME
 from peft_edu.run_config import HEAD_ONLY, METHOD_CHOICES, defaults
 
-MAX_KEPT = 10  # runs (and their trained models) a session keeps; older ones are dropped
+MAX_KEPT = 10  # runs a session keeps (their trained models: the newest jobs.keep_models())
 state = st.session_state
 state.setdefault("lab_owner", jobs.Owner())  # dropped with the session -> its jobs stop
 state.setdefault("lab_baseline_auto", True)  # measure the head-only baseline with the first run
@@ -40,18 +42,20 @@ def base_model(num_labels: int):
 
 @st.cache_resource(show_spinner=False)
 def shared_baseline() -> dict:
-    """Process-wide holder of the one head-only run on the shipped data (owner "baseline")."""
-    return {"job": None}
+    """Process-wide holder of the one head-only run on the shipped data (owner "baseline");
+    its lock makes check-and-submit atomic when several learners press Start at once."""
+    return {"job": None, "lock": threading.Lock()}
 
 
 def start_baseline() -> None:
     """Queue the shared head-only run once per process (after the learner's own run)."""
     holder = shared_baseline()
-    if holder["job"] is None or holder["job"].view().status in ("stopped", "cancelled", "failed", "oom"):
-        base, tokenizer = base_model(2)
-        train, test = builtin()
-        holder["job"] = jobs.submit(defaults(HEAD_ONLY), base, tokenizer, train, test, owner="baseline",
-                                    label_text="Head only (baseline)")
+    base, tokenizer = base_model(2)
+    train, test = builtin()
+    with holder["lock"]:
+        if holder["job"] is None or holder["job"].view().status in ("stopped", "cancelled", "failed", "oom"):
+            holder["job"] = jobs.submit(defaults(HEAD_ONLY), base, tokenizer, train, test, owner="baseline",
+                                        label_text="Head only (baseline)")
 
 
 def baseline_accuracy(data_name: str) -> float | None:

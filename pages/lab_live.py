@@ -9,6 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from peft_edu import jobs
+from peft_edu.run_config import HEAD_ONLY
 from peft_edu.device import best_device, device_label
 from peft_edu.viz.style import fmt_int
 from peft_edu.viz.training import series_of, training_curves
@@ -25,20 +26,9 @@ def active(views) -> bool:
     return any(v.status in (jobs.QUEUED, jobs.RUNNING) for v in views)
 
 
-def trainable_count(view, base) -> tuple[int, int] | None:
-    """(trainable, total) of a run: its result once finished, else the closed-form count."""
-    if view.result is not None and view.result.total:
-        return view.result.trainable, view.result.total
-    from peft_edu import count
-    from peft_edu.run_config import HEAD_ONLY, method_options
-
-    if view.cfg.method == HEAD_ONLY:
-        return None
-    cache = state.setdefault("lab_counts", {})
-    if view.id not in cache:
-        found = count(base.config, view.cfg.method, **method_options(view.cfg))
-        cache[view.id] = found["trainable"], found["total"]
-    return cache[view.id]
+def trainable_count(view) -> tuple[int, int] | None:
+    """(trainable, total) of a run's model, as counted by the run once it is built."""
+    return (view.trainable, view.total) if view.trainable else None
 
 
 def _fmt_step(seconds: float) -> str:
@@ -57,18 +47,20 @@ def render_running(view, base) -> None:
     text = (f"**{view.label}** — step {last.step:,} of {last.steps:,} · about {_fmt_s(view.eta_s)} left"
             if last else f"**{view.label}** — preparing its copy of the model…")
     st.progress(view.progress, text=text)
-    counts = trainable_count(view, base)
+    counts = trainable_count(view)
+    head_only = view.cfg.method == HEAD_ONLY
     cols = st.columns(4)
-    cols[0].metric("Trainable", fmt_int(counts[0]) if counts else "head only",
+    cols[0].metric("Trainable", fmt_int(counts[0]) if counts else "—",
                    f"{100 * counts[0] / counts[1]:.2f}%" if counts else None, delta_color="off",
-                   help=f"Trainable parameters; the percentage is their share of all {fmt_int(counts[1])}." if counts
-                   else "Only the classifier head trains.")
+                   help=("Only the classifier head trains. " if head_only else "")
+                   + (f"Trainable parameters; the percentage is their share of all {fmt_int(counts[1])}."
+                      if counts else "Counted once the run's copy of the model is built."))
     cols[1].metric("Step time", _fmt_step(last.step_time) if last else "—",
                    help="Forward, backward and optimizer step of the last batch.")
     cols[2].metric("Peak memory", f"{last.peak_memory_bytes / 1e6:,.0f} MB" if last else "—",
                    help="On a GPU: memory allocated by PyTorch. On a CPU: resident memory of the whole app process.")
-    device = best_device()
-    cols[3].metric("Device", "GPU" if device.type == "cuda" else "CPU", help=device_label(device))
+    device = view.device or best_device().type  # the run's own device once it has started
+    cols[3].metric("Device", "GPU" if device == "cuda" else "CPU", help=device_label(device))
     if last:
         evals = [m for m in view.metrics if m.test_acc is not None]
         scored = (f"last test accuracy {100 * evals[-1].test_acc:.1f}% at step {evals[-1].step:,}" if evals

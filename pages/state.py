@@ -17,7 +17,6 @@ DEFAULTS: dict[str, object] = {
     "lab_jobs": list,  # this session's jobs (peft_edu.jobs.Job), oldest first
     "lab_job_data": dict,  # job id -> (data name, train, test) for Try it and the confusion matrix
     "lab_upload_cache": dict,  # upload digest -> parsed upload (or its problem)
-    "lab_counts": dict,  # (method, knobs) -> trainable count shown while a run is going
     "lab_seen_finished": set,  # job ids whose end already triggered a full rerun
     "lab_adapter_zips": dict,  # job id -> zipped adapter bytes for the download button
     "lab_confusions": dict,  # job id -> confusion matrix on the test split

@@ -38,18 +38,23 @@ def best_device() -> "torch.device":
     return torch.device("cuda") if cuda_available() else torch.device("cpu")
 
 
-def _cpu_label() -> str:
+def cpu_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"CPU ({cores} cores)"
+    return cores or 1
 
 
-def device_label(device: "torch.device | None" = None) -> str:
-    """'NVIDIA H100 80GB HBM3 (CUDA)' or 'CPU (2 cores)'."""
+def _cpu_label() -> str:
+    return f"CPU ({cpu_cores()} cores)"
+
+
+def device_label(device: "torch.device | str | None" = None) -> str:
+    """'NVIDIA H100 80GB HBM3 (CUDA)' or 'CPU (2 cores)'; ``device`` as a torch.device or "cuda"/"cpu"."""
     if device is None and not cuda_available():
         return _cpu_label()
     import torch
 
-    device = device or best_device()
+    device = torch.device(device) if device is not None else best_device()
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)} (CUDA)"
     return _cpu_label()

@@ -18,6 +18,7 @@ of ``base``) and appends a ``StepMetrics`` per step to ``job.metrics``. A page r
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import gc
 import itertools
 import os
@@ -165,7 +166,8 @@ def release_old_models(owner_id: str) -> None:
         done = [j for j in _JOBS.values() if j.owner == owner_id and j.finished
                 and j.result is not None and j.result.model is not None]
     for job in done[: max(0, len(done) - keep_models())]:  # _JOBS keeps submission order
-        job.result.model = None
+        # a new result object: a page that holds the old one (from view()) keeps its model
+        job.result = dataclasses.replace(job.result, model=None)
 
 
 def max_runs() -> int:

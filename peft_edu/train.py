@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from peft_edu.data import Dataset, Encoded, batch_indices, encode_cached
-from peft_edu.device import best_device
+from peft_edu.device import best_device, cpu_cores
 from peft_edu.inject import apply, trainable_parameters, total_parameters
 from peft_edu.run_config import HEAD_ONLY, RunConfig, method_options
 from peft_edu.train_metrics import (StepMetrics, accuracy, confusion_matrix, memory_meter, predict,
@@ -130,7 +130,7 @@ def training_threads(concurrent_runs: int = 1) -> int:
     raw = os.environ.get("PEFT_LAB_THREADS", "").strip()
     if raw.isdigit() and int(raw) >= 1:
         return int(raw)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = cpu_cores()
     if hasattr(os, "getloadavg") and os.getloadavg()[0] > cores:
         return 1
     return max(1, cores // max(1, concurrent_runs))

@@ -1,4 +1,6 @@
 """AppTest of the live lab page: renders, every method has its knobs, runs, uploads."""
+import json
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -174,5 +176,6 @@ def test_race_queues_methods_shows_places_and_overlays_curves(quiet_at):
     at.run()
     assert not at.exception, at.exception
     chart = next(c for c in at.get("plotly_chart") if "lab_curves" in c.proto.id)
-    assert "Race 1 · LoRA" in chart.proto.spec and "Race 1 · (IA)³" in chart.proto.spec
+    names = " ".join(str(t.get("name", "")) for t in json.loads(chart.proto.spec)["data"])
+    assert "Race 1 · LoRA" in names and "Race 1 · (IA)³" in names, names  # (the JSON may escape "·")
     assert len(at.dataframe[0].value) == 2  # one results row per run

@@ -109,10 +109,9 @@ async def wait_server_idle(proc: psutil.Process, timeout: float = 600, quiet_s: 
     quiet = 0
     while quiet < quiet_s and time.monotonic() - t0 < timeout:
         procs = [proc, *proc.children(recursive=True)]
-        before = sum(sum(p.cpu_times()[:2]) for p in procs)
+        before = cpu_seconds(procs)
         await asyncio.sleep(1)
-        after = sum(sum(p.cpu_times()[:2]) for p in procs if p.is_running())
-        quiet = quiet + 1 if after - before < 0.1 else 0
+        quiet = quiet + 1 if cpu_seconds(procs) - before < 0.1 else 0
     return time.monotonic() - t0
 
 
