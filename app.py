@@ -18,6 +18,10 @@ page = st.navigation(navigation_sections())
 
 def _load_for_warm_up() -> None:
     try:
+        # pandas first: plotly looks it up in sys.modules without importing it, so a page
+        # building a figure while another thread is half-way through `import pandas` fails
+        # ("partially initialized module 'pandas'"); pages wait for this warm-up instead
+        import pandas  # noqa: F401
         import peft_edu.inject  # noqa: F401  (imports torch)
         import peft_edu.viz.matrices  # noqa: F401
     except Exception:  # only a warm-up: a real import error shows on the page that needs it
@@ -40,9 +44,7 @@ def _start_warm_imports() -> None:
 
 
 def _wait_for_warm_imports() -> None:
-    """A page must not import the same packages while the warm-up thread does: two threads
-    importing one package graph at once can hand one of them a half-initialised module
-    (seen: "partially initialized module 'pandas'"). Pages wait for the warm-up instead."""
+    """Pages run once the warm-up's imports are complete (see ``_load_for_warm_up``)."""
     thread = _warm_up()["thread"]
     if thread is not None and thread.is_alive():
         with st.spinner("Loading PyTorch and the library (once after the server starts)…"):
@@ -63,5 +65,7 @@ with st.sidebar:
 render_quiz_progress_sidebar()
 
 _wait_for_warm_imports()
-page.run()
-_start_warm_imports()
+try:
+    page.run()
+finally:  # also when a click interrupts this run: the warm-up starts once a page has been drawn
+    _start_warm_imports()
