@@ -7,13 +7,26 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import streamlit as st  # noqa: E402
 
-from pages.common import navigation_sections  # noqa: E402
-from pages.quiz_widgets import render_quiz_progress_sidebar  # noqa: E402
-from pages.state import init_state  # noqa: E402
+from ui.method import render_method  # noqa: E402
+from ui.nav import navigation_sections  # noqa: E402
+from ui.quiz_widgets import render_method_quiz, render_quiz_progress_sidebar  # noqa: E402
+from ui.state import init_state  # noqa: E402
 
 st.set_page_config(page_title="PEFT Lab", page_icon=":material/tune:", layout="wide")
 init_state()
-page = st.navigation(navigation_sections())
+
+
+def method_renderer(key: str):
+    """The function that draws method ``key``'s page: the explainer, then its 3-question quiz."""
+    def render() -> None:
+        render_method(key)
+        render_method_quiz(key)
+
+    render.__name__ = f"method_{key}"
+    return render
+
+
+page = st.navigation(navigation_sections(method_renderer))
 
 
 @st.cache_resource

@@ -63,7 +63,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         driver = Path(tmp) / "driver.py"
-        driver.write_text(DRIVER.format(page=str(ROOT / "pages" / "calculator.py")))
+        driver.write_text(DRIVER.format(page=str(ROOT / "app_pages" / "calculator.py")))
         sys.path.insert(0, str(ROOT))
         load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
         print(f"{os.cpu_count()} CPU cores, load average {load} (other processes share the cores)")

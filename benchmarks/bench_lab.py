@@ -31,11 +31,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from peft_edu.data import batch_indices, encode_cached, load_builtin  # noqa: E402
+from peft_edu.lab.data import batch_indices, encode_cached, load_builtin  # noqa: E402
 from peft_edu.device import best_device, device_label  # noqa: E402
 from peft_edu.models import load_pretrained  # noqa: E402
-from peft_edu.run_config import defaults  # noqa: E402
-from peft_edu.train import prepare_model, train, training_threads  # noqa: E402
+from peft_edu.lab.run_config import defaults  # noqa: E402
+from peft_edu.lab.train import prepare_model, train, training_threads  # noqa: E402
 
 ACC_TARGET, WALL_TARGET, HEAD_CEILING, RATIO_TARGET = 0.90, 60.0, 0.75, 1.0
 

@@ -28,7 +28,7 @@ TARGET_FIRST_CPU_S = 5.0
 
 
 def _lesson(key: str) -> None:
-    from pages.method_lessons import render_lesson
+    from ui.lessons import render_lesson
 
     render_lesson(key)
 
@@ -63,7 +63,7 @@ def main() -> None:
     print(f"shared set-up (transformers import, tiny BERT pre-training): {time.process_time() - start:.1f} s CPU")
     cases = {f"lesson: {k}": AppTest.from_function(_lesson, args=(k,), default_timeout=900)
              for k in args.keys.split(",")}
-    cases["page: compare"] = AppTest.from_file(str(ROOT / "pages" / "compare.py"), default_timeout=900)
+    cases["page: compare"] = AppTest.from_file(str(ROOT / "app_pages" / "compare.py"), default_timeout=900)
     print(f"{'case':<26}{'first wall s':>13}{'first CPU s':>12}{'later wall s':>13}{'later CPU s':>12}"
           f"{'target later':>13}")
     slowest = ("", 0.0)

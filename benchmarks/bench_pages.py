@@ -1,6 +1,6 @@
 """Render time of every method page after its first visit (target < 1 s), with Streamlit's AppTest.
 
-Each page is rendered as the app renders it (pages.common: render_method + the method's quiz).
+Each page is rendered as the app renders it (ui.nav: render_method + the method's quiz).
 The first run fills the caches (training runs, figures, counts); then each of ``--repeats`` fresh
 sessions renders the page again. Printed per page, medians:
 
@@ -32,8 +32,8 @@ TARGET_S = 1.0  # issue 4: every method page renders in under 1 s after the firs
 def _page(key: str, log: str) -> None:
     import time
 
-    from pages.method import render_method
-    from pages.quiz_widgets import render_method_quiz
+    from ui.method import render_method
+    from ui.quiz_widgets import render_method_quiz
 
     start = time.perf_counter()
     render_method(key)

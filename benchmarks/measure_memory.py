@@ -12,7 +12,7 @@ The weights are the real model's shapes with a random initialisation
 (``from_config``): memory depends on shapes and dtypes, not on the values, and this keeps
 the safetensors file's memory map out of the measurement. LoRA and QLoRA use Hugging Face
 peft and bitsandbytes (NF4, the reference implementations); the estimate comes from
-``peft_edu.memory`` with the parameter counts of the model that was measured.
+``peft_edu.sizing.memory`` with the parameter counts of the model that was measured.
 """
 from __future__ import annotations
 
@@ -160,8 +160,8 @@ def _estimate(case: str, counts: dict, config, batch: int, seq: int) -> dict:
     """The calculator's memory model for the same model, batch, sequence and precision."""
     import torch
 
-    from peft_edu.memory import ActivationSetup, ModelShape, ParamCounts, Precision, nf4_bits_per_weight
-    from peft_edu.memory import precision, training_memory
+    from peft_edu.sizing.memory import ActivationSetup, ModelShape, ParamCounts, Precision, nf4_bits_per_weight
+    from peft_edu.sizing.memory import precision, training_memory
 
     method, bits, dq, ckpt = CASES[case]
     shape = ModelShape(

@@ -50,7 +50,8 @@ from torch import nn
 from peft_edu.inject import applied, apply
 from peft_edu.methods.dora import DoRALinear
 from peft_edu.methods.ia3 import IA3
-from peft_edu.methods.lora import LoRALinear, base_weight
+from peft_edu.methods.layers import base_weight
+from peft_edu.methods.lora import LoRALinear
 from peft_edu.methods.vera import VeRALinear
 from peft_edu.registry import get_method
 

@@ -13,15 +13,15 @@ GPT-2-family and Llama/Mistral-family models. Keyword arguments are the method's
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import re
 from dataclasses import dataclass
 from types import ModuleType
 
 from torch import nn
 
+from peft_edu.methods import Method, protocol
+from peft_edu.methods.layers import linear_modules, short_name
 from peft_edu.models import Arch, arch_of
-from peft_edu.registry import get_method
+from peft_edu.registry import METHODS, get_method
 
 
 @dataclass(frozen=True)
@@ -36,19 +36,12 @@ class Applied:
 
 def method_module(method: str) -> ModuleType:
     """``peft_edu.methods.<method>``, with an error naming the valid methods."""
-    return importlib.import_module(get_method(method).module)
+    return protocol(method).module
 
 
 def make_config(method: str, **config):
     """The method's Config from keyword arguments; unknown keys name the valid ones."""
-    module = method_module(method)
-    fields = [f.name for f in dataclasses.fields(module.Config)]
-    unknown = sorted(set(config) - set(fields))
-    if unknown:
-        options = ["targets"] if getattr(module, "USES_TARGETS", False) else []
-        valid = ", ".join(fields + options + ["train_head"])
-        raise ValueError(f"unknown option(s) {', '.join(unknown)} for {method}; valid: {valid}")
-    return module.Config(**config)
+    return protocol(method).config(**config)
 
 
 def applied(model: nn.Module) -> Applied | None:
@@ -59,18 +52,18 @@ def applied(model: nn.Module) -> Applied | None:
 def apply(model: nn.Module, method: str, *, targets=None, train_head: bool | None = None,
           **config) -> nn.Module:
     """Freeze ``model``, inject ``method`` in place and return the model."""
-    module = method_module(method)
-    cfg = make_config(method, **config)
+    spec = protocol(method)
+    cfg = spec.config(**config)
     if applied(model) is not None:
         raise ValueError(f"this model already has {applied(model).method!r} applied; "
                          "apply a method once, to a fresh copy of the base model")
     arch = arch_of(model)
-    names = resolve_targets(model, arch, targets, module, method)
+    names = resolve_targets(model, arch, targets, spec)
     arch = dataclasses.replace(arch, targets=names)
     if train_head is None:
         train_head = arch.task == "seq_cls"
     model.requires_grad_(False)  # freeze the base: only the method's modules train
-    module.inject(model, cfg, arch)
+    spec.inject(model, cfg, arch)
     if train_head:
         for name in arch.head:
             model.get_submodule(name).requires_grad_(True)
@@ -79,45 +72,35 @@ def apply(model: nn.Module, method: str, *, targets=None, train_head: bool | Non
 
 
 # ---------------------------------------------------------------- targets
-def linear_modules(model: nn.Module, arch: Arch) -> dict[str, nn.Module]:
-    """Every linear layer (nn.Linear or GPT-2 Conv1D) outside the head, by full name."""
-    from transformers.pytorch_utils import Conv1D
+def resolve_targets(model: nn.Module, arch: Arch, targets, spec: Method) -> tuple[str, ...]:
+    """Full names of the layers to adapt; () for methods that do not take targets.
 
-    heads = tuple(arch.head)
-    return {name: m for name, m in model.named_modules()
-            if isinstance(m, (nn.Linear, Conv1D))
-            and not any(name == h or name.startswith(h + ".") for h in heads)}
-
-
-def _short(name: str) -> str:
-    """'bert.encoder.layer.3.attention.self.query' -> 'attention.self.query'."""
-    parts = re.split(r"\.\d+\.", name)
-    return parts[-1]
-
-
-def resolve_targets(model: nn.Module, arch: Arch, targets, module: ModuleType,
-                    method: str) -> tuple[str, ...]:
-    """Full names of the layers to adapt; () for methods that do not take targets."""
-    if not getattr(module, "USES_TARGETS", False):
+    A target names layers by their path inside a block: ``"output.dense"`` is BERT's FFN
+    output only, never ``attention.output.dense``. A target that is no block's exact path
+    matches by its end, as in peft: ``"query"``, ``"dense"`` (all three dense layers),
+    ``"c_attn"``. Full names (``"bert.encoder.layer.0.attention.self.query"``) work too."""
+    if not spec.uses_targets:
         if targets is not None:
-            raise ValueError(f"{method} does not take targets (it does not wrap linear layers)")
+            raise ValueError(f"{spec.key} does not take targets (it does not wrap linear layers)")
         return ()
     if targets is None:
-        default = getattr(module, "default_targets", None)
-        targets = default(arch) if default else arch.default_targets
+        targets = spec.default_targets(arch)
     linear = linear_modules(model, arch)
     if targets == "all-linear":
         return tuple(linear)
     if isinstance(targets, str):
         targets = [t.strip() for t in targets.split(",") if t.strip()]
-    chosen = []
+    relative = {name: arch.relative(name) for name in linear}
+    chosen: set[str] = set()
     for t in targets:
-        hits = [n for n in linear if n == t or n.endswith("." + t)]
+        hits = [n for n, rel in relative.items() if n == t or rel == t]
+        if not hits:  # no exact path: match by the end of the path
+            hits = [n for n, rel in relative.items() if rel.endswith("." + t)]
         if not hits:
-            names = ", ".join(dict.fromkeys(_short(n) for n in linear))
+            names = ", ".join(dict.fromkeys(short_name(n) for n in linear))
             raise ValueError(f"target {t!r} matches no linear layer; the linear layers are: "
                              f"{names} (or use 'all-linear')")
-        chosen += [n for n in hits if n not in chosen]
+        chosen.update(hits)
     return tuple(n for n in linear if n in chosen)  # model order
 
 
@@ -128,12 +111,10 @@ def trainable_parameters(model: nn.Module) -> int:
 
 
 def total_parameters(model: nn.Module) -> int:
-    """All parameters, each shared (tied) tensor once; NF4-stored weights (QLoRA) count as
-    the weights they hold, although they are 4-bit buffers rather than parameters."""
-    from peft_edu.methods.qlora import NF4Linear
-
-    quantized = sum(m.out_features * m.in_features for m in model.modules() if isinstance(m, NF4Linear))
-    return sum(p.numel() for p in model.parameters()) + quantized
+    """All parameters, each shared (tied) tensor once; weights stored in another form
+    (QLoRA's 4-bit buffers) count as the weights they hold: a module's ``n_weights``."""
+    stored = sum(getattr(m, "n_weights", 0) for m in model.modules())
+    return sum(p.numel() for p in model.parameters()) + stored
 
 
 def layer_params(method: str, d_out: int, d_in: int, **config) -> int:
@@ -141,7 +122,8 @@ def layer_params(method: str, d_out: int, d_in: int, **config) -> int:
     for name, value in (("d_out", d_out), ("d_in", d_in)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return method_module(method).layer_params(d_out, d_in, make_config(method, **config))
+    spec = protocol(method)
+    return spec.layer_params(d_out, d_in, spec.config(**config))
 
 
 def _mergeable_layers(model: nn.Module) -> list[nn.Module]:
@@ -157,8 +139,6 @@ def _mergeable_layers(model: nn.Module) -> list[nn.Module]:
 
 
 def _mergeable_names() -> list[str]:
-    from peft_edu.registry import METHODS
-
     return [key for key, spec in METHODS.items() if spec.mergeable]
 
 

@@ -58,10 +58,45 @@ class Arch:
     default_targets: tuple[str, ...]  # LoRA targets when none are given (as Hugging Face peft)
     fan_in_fan_out: bool  # True when linear weights are stored (d_in, d_out): GPT-2's Conv1D
     targets: tuple[str, ...] = ()  # filled by apply(): full names of the linear layers to adapt
+    head_dim: int = 0  # width of one attention head (d_model // n_heads unless the config says)
+    # (d_out, d_in) of every linear layer, by block-relative name (toy MLP: by full name)
+    shapes: tuple[tuple[str, int, int], ...] = ()
 
     def block_path(self, i: int, rel: str) -> str:
         """Full module name of ``rel`` (e.g. ``arch.q``) in block ``i``."""
         return f"{self.blocks}.{i}.{rel}" if self.blocks else rel
+
+    @property
+    def d_kv(self) -> int:
+        """Output width of the key and value projections (< d_model under grouped-query attention)."""
+        return self.n_kv_heads * self.head_dim
+
+    def relative(self, name: str) -> str:
+        """'bert.encoder.layer.3.attention.self.query' -> 'attention.self.query'; a name
+        outside the blocks is returned whole."""
+        prefix = self.blocks + "."
+        if self.blocks and name.startswith(prefix):
+            _, dot, rel = name[len(prefix):].partition(".")
+            if dot:  # (a toy MLP's blocks are the layers themselves: keep their full names)
+                return rel
+        return name
+
+    def shape_of(self, name: str) -> tuple[int, int]:
+        """(d_out, d_in) of the linear layer ``name`` (full or block-relative)."""
+        shapes = {rel: (d_out, d_in) for rel, d_out, d_in in self.shapes}
+        rel = self.relative(name)
+        if rel not in shapes:
+            raise ValueError(f"{name!r} is not a linear layer of this {self.family} model; "
+                             f"its layers: {', '.join(shapes)}")
+        return shapes[rel]
+
+    def target_shapes(self) -> list[tuple[int, int]]:
+        """(d_out, d_in) of every adapted layer (``targets``), in model order."""
+        return [self.shape_of(name) for name in self.targets]
+
+    def in_blocks(self, rels) -> tuple[str, ...]:
+        """Full names of the block-relative layers ``rels`` in every block, block by block."""
+        return tuple(self.block_path(i, rel) for i in range(self.n_layers) for rel in rels)
 
 
 _LAYOUT = {  # family -> (blocks, attention, q, k, v, o, ffn_in, ffn_out, embeddings, default_targets)
@@ -76,6 +111,8 @@ _LAYOUT = {  # family -> (blocks, attention, q, k, v, o, ffn_in, ffn_out, embedd
 }
 _FAMILY = {"bert": "bert", "roberta": "bert", "gpt2": "gpt2", "llama": "llama", "mistral": "llama"}
 _HEADS = {"seq_cls": ("classifier", "score"), "causal_lm": ("lm_head",)}
+_TASK_HEAD = {"bert": "classifier", "gpt2": "score", "llama": "score"}  # sequence-classification head
+_PREFIX = {"bert": "bert", "roberta": "roberta", "gpt2": "transformer", "llama": "model", "mistral": "model"}
 
 
 def _task_of(model: nn.Module) -> str:
@@ -87,17 +124,56 @@ def _task_of(model: nn.Module) -> str:
     return "base" if name.endswith("Model") else "other"
 
 
-def _hf_dims(cfg) -> tuple[int, int, int, int, int]:
-    """(d_model, n_layers, n_heads, n_kv_heads, d_ff) from a Hugging Face config."""
+def hf_dims(cfg) -> dict[str, int]:
+    """d_model, n_layers, n_heads, n_kv_heads, d_ff and head_dim from a Hugging Face config:
+    the one place the app reads a model's dimensions."""
     d = cfg.hidden_size
     heads = cfg.num_attention_heads
-    kv = getattr(cfg, "num_key_value_heads", None) or heads
+    kv = getattr(cfg, "num_key_value_heads", None) or heads  # grouped-query attention
     d_ff = getattr(cfg, "intermediate_size", None) or getattr(cfg, "n_inner", None) or 4 * d
-    return d, cfg.num_hidden_layers, heads, kv, d_ff
+    head_dim = getattr(cfg, "head_dim", None) or d // heads
+    return {"d_model": d, "n_layers": cfg.num_hidden_layers, "n_heads": heads, "n_kv_heads": kv,
+            "d_ff": d_ff, "head_dim": head_dim}
 
 
 def _join(prefix: str, path: str) -> str:
     return f"{prefix}.{path}" if prefix else path
+
+
+def _block_shapes(family: str, layout: tuple, dims: dict) -> tuple[tuple[str, int, int], ...]:
+    """(block-relative name, d_out, d_in) of every linear layer in one block."""
+    _, _, q, k, v, o, ffn_in, ffn_out, _, _ = layout
+    d, d_ff, d_q = dims["d_model"], dims["d_ff"], dims["n_heads"] * dims["head_dim"]
+    d_kv = dims["n_kv_heads"] * dims["head_dim"]
+    if family == "gpt2":  # one fused c_attn makes q, k and v: d -> 3d
+        attention = ((q, d_q + 2 * d_kv, d),)
+    else:
+        attention = ((q, d_q, d), (k, d_kv, d), (v, d_kv, d))
+    return (*attention, (o, d, d_q), *((name, d_ff, d) for name in ffn_in), (ffn_out, d, d_ff))
+
+
+def arch_from_config(cfg, task: str = "seq_cls", prefix: str | None = None, head=None) -> Arch:
+    """The ``Arch`` of the model a Hugging Face config describes, without building it.
+
+    ``prefix``: the base model's attribute (``"bert"``, ``"transformer"``, ``"model"``);
+    default: the one a model for ``task`` has. ``head``: the task head's module names."""
+    family = _FAMILY.get(getattr(cfg, "model_type", None))
+    if family is None:
+        raise ValueError(
+            f"unsupported architecture {getattr(cfg, 'model_type', None)!r}; supported: BERT-family "
+            f"(bert, roberta), GPT-2 (gpt2), Llama-family (llama, mistral) and peft_edu's ToyMLP"
+        )
+    if prefix is None:
+        prefix = "" if task == "base" else _PREFIX[cfg.model_type]
+    if head is None:
+        head = (_TASK_HEAD[family],) if task == "seq_cls" else _HEADS.get(task, ())
+    layout = _LAYOUT[family]
+    blocks, attn, q, k, v, o, ffn_in, ffn_out, emb, targets = layout
+    dims = hf_dims(cfg)
+    return Arch(family, cfg.model_type, task, dims["d_model"], dims["n_layers"], dims["n_heads"],
+                dims["n_kv_heads"], dims["d_ff"], _join(prefix, blocks), attn, q, k, v, o, ffn_in, ffn_out,
+                _join(prefix, emb), tuple(head), targets, family == "gpt2",
+                head_dim=dims["head_dim"], shapes=_block_shapes(family, layout, dims))
 
 
 def arch_of(model: nn.Module) -> Arch:
@@ -115,11 +191,9 @@ def arch_of(model: nn.Module) -> Arch:
             f"roberta), GPT-2 (gpt2), Llama-family (llama, mistral) and peft_edu's ToyMLP"
         )
     prefix = model.base_model_prefix if hasattr(model, model.base_model_prefix) else ""
-    blocks, attn, q, k, v, o, ffn_in, ffn_out, emb, targets = _LAYOUT[family]
     task = _task_of(model)
     head = tuple(h for h in _HEADS.get(task, ()) if hasattr(model, h))
-    return Arch(family, cfg.model_type, task, *_hf_dims(cfg), _join(prefix, blocks), attn, q, k,
-                v, o, ffn_in, ffn_out, _join(prefix, emb), head, targets, family == "gpt2")
+    return arch_from_config(cfg, task, prefix, head)
 
 
 # ---------------------------------------------------------------- toy model
@@ -146,8 +220,9 @@ class ToyMLP(nn.Module):
     def arch(self) -> Arch:
         d = self.layers[0].out_features
         names = tuple(f"layers.{i}" for i in range(len(self.layers)))
-        return Arch("mlp", "mlp", "seq_cls", d, len(self.layers), 0, 0, d, "layers", "", "", "",
-                    "", "", (), "", "", ("head",), names, False)
+        shapes = tuple((name, m.out_features, m.in_features) for name, m in zip(names, self.layers))
+        return Arch("mlp", "mlp", "seq_cls", d, len(self.layers), 0, 0, d, "layers", "", "", "", "",
+                    "", (), "", "", ("head",), names, False, shapes=shapes)
 
 
 def toy_mlp(*sizes: int, seed: int = 0) -> ToyMLP:

@@ -6,7 +6,7 @@ import random
 import torch
 from transformers import BertConfig, BertForSequenceClassification
 
-from peft_edu.data import Dataset
+from peft_edu.lab.data import Dataset
 
 WORDS = ("good", "bad", "the", "film", "was", "very", "quite", "plot", "acting", "music", "and", "a")
 

@@ -13,7 +13,7 @@ def test_app_router_renders_home_and_sidebar():
 
 
 def test_home_memory_of_full_finetuning_7b():
-    at = AppTest.from_file(str(ROOT / "pages" / "home.py"), default_timeout=60).run()
+    at = AppTest.from_file(str(ROOT / "app_pages" / "home.py"), default_timeout=60).run()
     assert not at.exception, at.exception
     metrics = {m.label: m.value for m in at.metric}
     # mixed-precision AdamW: 2 (weights) + 2 (grads) + 4 (master) + 8 (Adam) bytes per parameter

@@ -3,7 +3,7 @@ import dataclasses
 
 import pytest
 
-from peft_edu.calculator import ALL_LINEAR, DEFAULT, NUMBERS, CalcConfig, parse_query, to_query, validate
+from peft_edu.sizing.config import ALL_LINEAR, DEFAULT, NUMBERS, CalcConfig, parse_query, to_query, validate
 from peft_edu.models import preset_names
 
 PRESETS = preset_names()

@@ -1,14 +1,14 @@
 """The calculator's numbers: counts agree with peft_edu.count, closed forms and the papers;
-memory terms add up as peft_edu.memory says."""
+memory terms add up as peft_edu.sizing.memory says."""
 import dataclasses
 
 import pytest
 
 from peft_edu import count, layer_params
-from peft_edu.calculator import ALL_LINEAR, CalcConfig
-from peft_edu.estimate import base_weight_bytes, estimate, method_counts, model_shape
-from peft_edu.memory import full_finetune_bytes, nf4_bits_per_weight
-from peft_edu.paper_counts import PAPER_COUNTS, paper_count
+from peft_edu.sizing.config import ALL_LINEAR, CalcConfig
+from peft_edu.sizing.estimate import base_weight_bytes, estimate, method_counts, model_shape
+from peft_edu.sizing.memory import full_finetune_bytes, nf4_bits_per_weight
+from peft_edu.sizing.paper_counts import PAPER_COUNTS, paper_count
 
 ROBERTA = CalcConfig(model="roberta-base", methods=("lora",))
 TINY_LLAMA = CalcConfig(model="custom", arch="llama", layers=3, hidden=64, heads=8, kv_heads=2, ffn=160, vocab=300)
@@ -128,7 +128,7 @@ def test_checkpointing_toggle_and_gpu_fit():
 
 
 def test_unavailable_method_is_reported_not_raised(monkeypatch):
-    import peft_edu.estimate as est
+    import peft_edu.sizing.estimate as est
 
     real = est.method_counts
 

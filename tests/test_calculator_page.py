@@ -6,7 +6,7 @@ from streamlit.testing.v1 import AppTest
 from peft_edu import count
 from tests.conftest import ROOT
 
-PAGE = str(ROOT / "pages" / "calculator.py")
+PAGE = str(ROOT / "app_pages" / "calculator.py")
 
 
 def run(query: dict | None = None) -> AppTest:

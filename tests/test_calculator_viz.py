@@ -3,8 +3,8 @@ labelled axes with units, frozen/trainable colours, numbers with thousands separ
 import plotly.graph_objects as go
 import pytest
 
-from peft_edu.calculator import CalcConfig
-from peft_edu.estimate import estimate
+from peft_edu.sizing.config import CalcConfig
+from peft_edu.sizing.estimate import estimate
 from peft_edu.viz.calculator import memory_chart, one_layer_chart, trainable_chart
 from peft_edu.viz.style import FROZEN, TRAINABLE
 

@@ -1,4 +1,4 @@
-"""AppTest of pages/compare.py: the registry table and the race of all twelve methods."""
+"""AppTest of app_pages/compare.py: the registry table and the race of all twelve methods."""
 from streamlit.testing.v1 import AppTest
 
 import peft_edu
@@ -6,7 +6,7 @@ from tests.conftest import ROOT
 
 
 def _page() -> AppTest:
-    return AppTest.from_file(str(ROOT / "pages" / "compare.py"), default_timeout=600).run()
+    return AppTest.from_file(str(ROOT / "app_pages" / "compare.py"), default_timeout=600).run()
 
 
 def test_compare_page_table_and_race():

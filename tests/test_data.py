@@ -6,8 +6,8 @@ import sys
 import pytest
 import torch
 
-from peft_edu import data
-from peft_edu.data import CSVProblem, encode_cached, load_builtin, read_upload
+from peft_edu.lab import data
+from peft_edu.lab.data import CSVProblem, encode_cached, load_builtin, read_upload
 from tests.conftest import ROOT
 from tests.lab_tiny import WordTokenizer
 

@@ -30,7 +30,7 @@ def _no_traceback(at: AppTest) -> None:
 @pytest.mark.parametrize("query", HOSTILE_QUERIES, ids=range(len(HOSTILE_QUERIES)))
 @pytest.mark.parametrize("script", SCRIPT_PAGES)
 def test_script_pages_survive_hostile_query_strings(script, query):
-    at = AppTest.from_file(str(ROOT / "pages" / script), default_timeout=300)
+    at = AppTest.from_file(str(ROOT / "app_pages" / script), default_timeout=300)
     for name, value in query.items():
         at.query_params[name] = value
     at.run()
@@ -39,7 +39,7 @@ def test_script_pages_survive_hostile_query_strings(script, query):
 
 
 def _method(key: str) -> None:
-    from pages.method import render_method
+    from ui.method import render_method
 
     render_method(key)
 
@@ -80,10 +80,10 @@ def test_unknown_page_in_the_router_falls_back_to_home():
 def test_rapid_start_stop_clicking_in_the_lab():
     """Start/Stop hammered five times: no traceback, never more runs at once than the limit,
     and every run of the session ends (stopped, cancelled or done)."""
-    from peft_edu import jobs
+    from peft_edu.lab import jobs
     from tests.test_lab_page import TINY_CSV
 
-    at = AppTest.from_file(str(ROOT / "pages" / "lab.py"), default_timeout=300)
+    at = AppTest.from_file(str(ROOT / "app_pages" / "lab.py"), default_timeout=300)
     at.session_state["lab_baseline_auto"] = False
     at.run()
     at.radio(key="lab_data_source").set_value("Upload a CSV (text, label)").run()

@@ -12,7 +12,7 @@ from transformers import LlamaConfig, LlamaForCausalLM, MistralConfig, MistralFo
 
 import peft_edu
 from peft_edu.methods import adapter, ia3, prefix_tuning, prompt_tuning
-from peft_edu.methods.lora import linear_shape
+from peft_edu.methods.layers import linear_shape
 from tests.test_lora_family import randomize_adapters, tiny_bert
 
 D, HEADS, KV_HEADS, LAYERS, D_FF, VOCAB = 32, 4, 2, 2, 48, 50

@@ -5,8 +5,8 @@ import time
 import pytest
 import torch
 
-from peft_edu import jobs
-from peft_edu.run_config import defaults
+from peft_edu.lab import jobs
+from peft_edu.lab.run_config import defaults
 from tests.lab_tiny import WordTokenizer, tiny_bert, tiny_task
 
 TOK = WordTokenizer()

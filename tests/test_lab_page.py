@@ -5,10 +5,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from peft_edu import METHODS
-from peft_edu.run_config import METHOD_CHOICES, label
+from peft_edu.lab.run_config import METHOD_CHOICES, label
 from tests.conftest import ROOT
 
-PAGE = str(ROOT / "pages" / "lab.py")
+PAGE = str(ROOT / "app_pages" / "lab.py")
 
 
 @pytest.fixture
@@ -144,10 +144,10 @@ def test_good_csv_is_accepted_and_split(at):
 # ---------------------------------------------------------------- queue and race
 def test_race_queues_methods_shows_places_and_overlays_curves(quiet_at):
     """A run of another user holds the only slot: the race's runs wait and show their place."""
-    from peft_edu import jobs
-    from peft_edu.data import read_upload
+    from peft_edu.lab import jobs
+    from peft_edu.lab.data import read_upload
     from peft_edu.models import load_pretrained
-    from peft_edu.run_config import defaults
+    from peft_edu.lab.run_config import defaults
 
     at = quiet_at
     tiny = read_upload(TINY_CSV)

@@ -9,7 +9,7 @@ CHARTS = {"full": 1, "lora": 2, "lora_fa": 2, "vera": 1, "delta_lora": 1, "lora_
 
 
 def _lesson(key: str) -> None:
-    from pages.method_lessons import render_lesson
+    from ui.lessons import render_lesson
 
     render_lesson(key)
 

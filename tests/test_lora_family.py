@@ -16,7 +16,8 @@ from transformers import BertConfig, BertForSequenceClassification, GPT2Config, 
 import peft_edu
 from peft_edu.methods import delta_lora, lora_plus
 from peft_edu.methods.dora import DoRALinear
-from peft_edu.methods.lora import LoRALinear, base_weight, linear_shape
+from peft_edu.methods.layers import base_weight, linear_shape
+from peft_edu.methods.lora import LoRALinear
 from peft_edu.models import load_pretrained
 
 LORA_FAMILY = ("lora", "lora_fa", "lora_plus", "delta_lora", "dora", "vera", "qlora")

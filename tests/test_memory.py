@@ -1,10 +1,10 @@
-"""Memory arithmetic (peft_edu.memory, peft_edu.activations) against independent sources:
+"""Memory arithmetic (peft_edu.sizing.memory, peft_edu.sizing.activations) against independent sources:
 the ZeRO paper's 16 bytes per parameter, Korthikanti et al.'s activation formula, and the
 bytes bitsandbytes actually stores for NF4."""
 import pytest
 
-from peft_edu.activations import activation_bytes, activation_profile, layer_activation_bytes
-from peft_edu.memory import (GB, ActivationSetup, ModelShape, ParamCounts, adapter_file_bytes, fits,
+from peft_edu.sizing.activations import activation_bytes, activation_profile, layer_activation_bytes
+from peft_edu.sizing.memory import (GB, ActivationSetup, ModelShape, ParamCounts, adapter_file_bytes, fits,
                              full_finetune_bytes, nf4_bits_per_weight, precision, training_memory, weight_bytes)
 
 GPT_LIKE = ModelShape(n_layers=4, d_model=256, n_heads=8, n_kv_heads=8, d_ff=1024, vocab=1000, lm_head=False)
@@ -153,7 +153,7 @@ def test_activation_model_matches_what_autograd_saves(method, kwargs, tolerance)
     from transformers import BertConfig, BertForSequenceClassification
 
     from peft_edu import apply
-    from peft_edu.memory import dropout_mask_values
+    from peft_edu.sizing.memory import dropout_mask_values
 
     n_layers, h, heads, ffn, vocab, batch, seq = 6, 64, 4, 256, 500, 4, 32
     torch.manual_seed(0)

@@ -1,4 +1,4 @@
-"""AppTest of every method page (pages/method.py render_method), from the registry.
+"""AppTest of every method page (ui/method.py render_method), from the registry.
 
 Counts shown on the page are checked against closed forms: ``peft_edu.layer_params`` for
 per-layer methods, the method modules' ``model_params`` for per-model ones.
@@ -13,7 +13,7 @@ from tests.conftest import ROOT  # noqa: F401  (puts the repo root on sys.path)
 
 
 def _page(key: str) -> None:
-    from pages.method import render_method
+    from ui.method import render_method
 
     render_method(key)
 

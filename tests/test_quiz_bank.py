@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 import peft_edu
-from pages.common import TOOL_PAGES
+from ui.nav import TOOL_PAGES
 from peft_edu import METHODS
 from peft_edu.inject import make_config, method_module
-from peft_edu.memory import full_finetune_bytes
+from peft_edu.sizing.memory import full_finetune_bytes
 from peft_edu.methods.lora import Config as LoRAConfig, scaling
 from peft_edu.quiz import BankError, default_bank, load_bank
-from peft_edu.quiz_bank import PAGES
-from peft_edu.quiz_gen import answer_for, draw, generate
+from peft_edu.quiz.bank import PAGES
+from peft_edu.quiz.generate import answer_for, draw, generate
 
 ROOT = Path(__file__).resolve().parents[1]
 BANK = default_bank()
@@ -57,8 +57,8 @@ def test_ids_and_prompts_unique():
 
 
 def test_links_point_to_pages_of_the_app():
-    assert set(PAGES) <= set(TOOL_PAGES) | {"home"}, "quiz_bank.PAGES drifted from pages/common.py"
-    scripts = {name: "pages/" + TOOL_PAGES[name][0] for name in PAGES if name != "home"} | {"home": "pages/home.py"}
+    assert set(PAGES) <= set(TOOL_PAGES) | {"home"}, "quiz_bank.PAGES drifted from ui/nav.py"
+    scripts = {name: "app_pages/" + TOOL_PAGES[name][0] for name in PAGES if name != "home"} | {"home": "app_pages/home.py"}
     for entry in (*BANK.questions, *BANK.templates):
         assert entry.page in METHODS or entry.page in PAGES, entry.id
         if entry.page in PAGES:

@@ -30,7 +30,7 @@ def _button(at: AppTest, label: str):
 
 
 def test_full_quiz_run():
-    at = AppTest.from_file(str(ROOT / "pages" / "quiz.py"), default_timeout=60).run()
+    at = AppTest.from_file(str(ROOT / "app_pages" / "quiz.py"), default_timeout=60).run()
     assert not at.exception, at.exception
     at.multiselect(key="quiz_topics_w").set_value(TOPICS)
     at.select_slider(key="quiz_length_w").set_value(5)
@@ -77,7 +77,7 @@ def test_full_quiz_run():
 
 
 def test_check_without_answer_warns_and_does_not_grade():
-    at = AppTest.from_file(str(ROOT / "pages" / "quiz.py"), default_timeout=60).run()
+    at = AppTest.from_file(str(ROOT / "app_pages" / "quiz.py"), default_timeout=60).run()
     _button(at, "Start quiz").click().run()
     quiz = at.session_state["quiz_current"]
     at.button(key=f"quiz_{quiz.seed}_0_check").click().run()
@@ -87,7 +87,7 @@ def test_check_without_answer_warns_and_does_not_grade():
 
 
 def _method_quiz_app(keys: tuple[str, ...]) -> None:
-    from pages.quiz_widgets import render_method_quiz, render_quiz_progress_sidebar
+    from ui.quiz_widgets import render_method_quiz, render_quiz_progress_sidebar
 
     for key in keys:
         render_method_quiz(key)

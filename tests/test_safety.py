@@ -7,7 +7,7 @@ import pytest
 from tests.conftest import ROOT
 
 SOURCES = sorted(
-    p for d in ("peft_edu", "pages", "scripts") for p in (ROOT / d).rglob("*.py")
+    p for d in ("peft_edu", "app_pages", "ui", "scripts") for p in (ROOT / d).rglob("*.py")
 ) + [ROOT / "app.py"]
 
 

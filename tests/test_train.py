@@ -1,12 +1,14 @@
-"""The lab's training loop (peft_edu.train) on a tiny BERT: it learns, it stops, it tells why."""
+"""The lab's training loop (peft_edu.lab.train) on a tiny BERT: it learns, it stops, it tells why."""
 import copy
+import dataclasses
 
 import pytest
 import torch
 
-from peft_edu.data import encode_cached
-from peft_edu.run_config import HEAD_ONLY, METHOD_CHOICES, RunConfig, defaults, method_options
-from peft_edu.train import confusion_matrix, predict, prepare_model, train
+from peft_edu.lab.data import encode_cached
+from peft_edu.lab.run_config import HEAD_ONLY, METHOD_CHOICES, RunConfig, apply_options, defaults
+from peft_edu.methods import protocol
+from peft_edu.lab.train import confusion_matrix, predict, prepare_model, train
 from tests.lab_tiny import WordTokenizer, tiny_bert, tiny_task
 
 TOK = WordTokenizer()
@@ -57,8 +59,9 @@ def test_base_model_is_never_mutated():
 
 @pytest.mark.parametrize("method", METHOD_CHOICES)
 def test_every_method_trains_a_few_steps(method):
-    overrides = {"r": 4} if method == "vera" else {}
-    result = run(method, steps=3, n_tokens=2, bottleneck=4, start_step=1, **overrides)
+    small = {"r": 4 if method == "vera" else 8, "n_tokens": 2, "bottleneck": 4, "start_step": 1}
+    fields = () if method == HEAD_ONLY else [f.name for f in dataclasses.fields(protocol(method).Config)]
+    result = run(method, steps=3, **{k: v for k, v in small.items() if k in fields})
     assert result.status == "done", result.message
     assert len(result.metrics) == 3 and all(m.loss > 0 for m in result.metrics)
     assert 0 < result.trainable < result.total or method == "full"
@@ -71,7 +74,7 @@ def test_head_only_trains_just_the_head():
 
 
 def test_lora_plus_gives_B_a_larger_learning_rate():
-    from peft_edu.train import make_optimizer
+    from peft_edu.lab.train import make_optimizer
 
     cfg = defaults("lora_plus", lr=1e-3, ratio=8.0, head_lr=5e-4)
     model = prepare_model(tiny_bert(), cfg)
@@ -85,7 +88,7 @@ def test_lora_plus_gives_B_a_larger_learning_rate():
 
 @pytest.mark.parametrize("method", ["head_only", "prompt_tuning", "full"])
 def test_head_has_its_own_learning_rate(method):
-    from peft_edu.train import make_optimizer
+    from peft_edu.lab.train import make_optimizer
 
     cfg = defaults(method, lr=3e-2, head_lr=1e-3)
     model = prepare_model(tiny_bert(), cfg)
@@ -107,7 +110,7 @@ def test_nan_loss_stops_with_a_message_about_the_learning_rate():
 
 
 def test_out_of_memory_stops_with_a_clear_message(monkeypatch):
-    import peft_edu.train as train_module
+    import peft_edu.lab.train as train_module
 
     def boom(*args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
@@ -135,14 +138,27 @@ def test_bad_config_is_refused_before_training():
         RunConfig(method="lorra").check()
 
 
-def test_method_options_pass_each_knob_to_its_method():
-    assert method_options(defaults("lora_plus", ratio=4.0)) == {"r": 8, "alpha": 16.0, "ratio": 4.0}
-    assert method_options(defaults("delta_lora", lam=1.0, start_step=3))["lam"] == 1.0
-    assert method_options(defaults("prompt_tuning", n_tokens=5))["n_tokens"] == 5
-    assert method_options(defaults("adapter", bottleneck=7))["bottleneck"] == 7
-    assert defaults("vera").r == 256  # VeRA needs a large shared rank (REFERENCE: peft default 256)
+def test_knob_overrides_reach_the_applied_method():
+    """A knob given to defaults() is what the run's model was built with, seeds included."""
+    cfg = defaults("lora_plus", ratio=4.0, r=2, seed=7)
+    assert apply_options(cfg) == {"r": 2, "alpha": 16.0, "dropout": 0.0, "use_rslora": False, "ratio": 4.0}
+    model = prepare_model(tiny_bert(), cfg)
+    assert model.peft_edu_applied.config.ratio == 4.0
+    assert {layer.r for layer in model.modules() if hasattr(layer, "r") and hasattr(layer, "B")} == {2}
+    adapter = prepare_model(tiny_bert(), defaults("adapter", bottleneck=7, seed=5))
+    assert adapter.peft_edu_applied.config.bottleneck == 7 and adapter.peft_edu_applied.config.seed == 5
+    with pytest.raises(TypeError):
+        defaults("lora", n_tokens=5)  # prompt tuning's knob: LoRA has no such field
+
+
+def test_lab_defaults_are_budgets_a_learner_can_wait_for():
+    assert defaults("vera").config.r == 256  # VeRA needs a large shared rank (REFERENCE: peft default 256)
     assert defaults("vera").steps == 150 > defaults("lora").steps  # few numbers learn slowly
     assert defaults("vera", steps=7).steps == 7
+    for method in METHOD_CHOICES:
+        cfg = defaults(method)
+        cfg.check()
+        assert cfg.steps <= 150 and cfg.batch_size == 16
 
 
 def test_predict_and_confusion_matrix(lora_result):
@@ -160,7 +176,7 @@ def test_predict_and_confusion_matrix(lora_result):
 def test_training_threads_share_cores_and_back_off_under_load(monkeypatch):
     import os
 
-    from peft_edu.train import training_threads
+    from peft_edu.lab.train import training_threads
 
     monkeypatch.delenv("PEFT_LAB_THREADS", raising=False)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))

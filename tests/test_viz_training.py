@@ -3,7 +3,7 @@ import pytest
 
 from peft_edu import METHODS
 from peft_edu.viz.style import FROZEN, TRAINABLE
-from peft_edu.train_metrics import StepMetrics
+from peft_edu.lab.metrics import StepMetrics
 from peft_edu.viz.training import (METHOD_COLORS, RunSeries, confusion_figure, probability_bars,
                                    series_of, training_curves)
 

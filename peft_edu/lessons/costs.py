@@ -4,7 +4,7 @@ Two views of the same fact (ZeRO, arXiv 1910.02054, §3.1: mixed-precision Adam 
 16 bytes per trainable parameter):
 - measured: one real Adam step on the tiny BERT of the transformer lessons, in full and
   with LoRA; the bytes of the gradients and optimizer states PyTorch actually allocated;
-- computed: the calculator's memory model (``peft_edu.memory.training_memory``) for real
+- computed: the calculator's memory model (``peft_edu.sizing.memory.training_memory``) for real
   model presets, full fine-tuning next to LoRA.
 """
 from __future__ import annotations
@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import torch
 
 import peft_edu
-from peft_edu.activations import ActivationSetup, ModelShape
+from peft_edu.sizing.activations import ActivationSetup, ModelShape
 from peft_edu.lessons.core import one_thread
 from peft_edu.lessons.transformer import TASK_B, ce_on, pretrained, task_batch
-from peft_edu.memory import MemoryBreakdown, ParamCounts, precision, training_memory
+from peft_edu.sizing.memory import MemoryBreakdown, ParamCounts, precision, training_memory
 from peft_edu.models import hf_config, preset
 
 

@@ -203,9 +203,9 @@ ALL_TARGETS = ("q", "k", "v", "o", "mlp")  # LoRA-FA's paper adapts every linear
 def activation_comparison(model: str = "Llama-2-7B", r: int = 8, batch: int = 8, seq: int = 512
                           ) -> dict[str, float]:
     """Activation bytes of one batch (16-bit) for full, LoRA and LoRA-FA on every linear layer
-    (``peft_edu.activations``: LoRA keeps each adapted layer's input x for A's gradient;
+    (``peft_edu.sizing.activations``: LoRA keeps each adapted layer's input x for A's gradient;
     LoRA-FA keeps only the r-dimensional A·x for B's)."""
-    from peft_edu.activations import ActivationSetup, activation_bytes, activation_profile
+    from peft_edu.sizing.activations import ActivationSetup, activation_bytes, activation_profile
     from peft_edu.lessons.costs import model_shape
 
     shape, setup = model_shape(model), ActivationSetup(batch, seq)

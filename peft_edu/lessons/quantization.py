@@ -8,7 +8,7 @@ Everything is computed with ``peft_edu.nf4`` (the code QLoRA's layer uses):
 - where the 16 NF4 levels sit against the block-normalised weights w / absmax;
 - the round-trip error of NF4, with float32 block constants and with double quantization,
   next to a plain 4-bit integer grid (16 evenly spaced levels) on the same blocks;
-- bytes of the weights in 16 bits and in NF4 for whole models (``peft_edu.memory``).
+- bytes of the weights in 16 bits and in NF4 for whole models (``peft_edu.sizing.memory``).
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from peft_edu import nf4
-from peft_edu.memory import ParamCounts, nf4_bits_per_weight, precision, weight_bytes
+from peft_edu.sizing.memory import ParamCounts, nf4_bits_per_weight, precision, weight_bytes
 
 WEIGHT_NAME = "encoder.layer.0.attention.self.query.weight"  # 384 × 384 = 147,456 weights
 BLOCK = 64  # weights per absmax constant (QLoRA §3)
@@ -130,7 +130,7 @@ class WeightMemory:
 
 
 def weight_memory(model: str) -> WeightMemory:
-    """Bytes of a model's weights in 16 bits vs QLoRA's storage (``peft_edu.memory.weight_bytes``)."""
+    """Bytes of a model's weights in 16 bits vs QLoRA's storage (``peft_edu.sizing.memory.weight_bytes``)."""
     from peft_edu.counting import count
     from peft_edu.lessons.costs import model_shape
 

@@ -24,12 +24,16 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from peft_edu.methods import LabDefaults
 from peft_edu.models import arch_of
 
 #: the block's two layer norms, per family (block-relative names), trained when train_layer_norm
 NORMS = {"bert": ("attention.output.LayerNorm", "output.LayerNorm"), "gpt2": ("ln_1", "ln_2"),
          "llama": ("input_layernorm", "post_attention_layernorm")}  # Llama: RMSNorm, a weight of d only
 ACTIVATIONS = {"gelu": F.gelu, "relu": F.relu}
+
+
+USES_TARGETS = False  # it adds its own modules; no linear layer is wrapped
 
 
 @dataclass(frozen=True)
@@ -52,11 +56,16 @@ def layer_params(d_out: int, d_in: int, cfg: Config) -> int:
     return 2 * d * m + d + m
 
 
-def model_params(d_model: int, n_layers: int, cfg: Config, rms_norm: bool = False) -> int:
+LAB = LabDefaults(lr=1e-3, steps=100, config=Config(bottleneck=64))
+
+
+def model_params(arch, cfg: Config) -> int:
     """Two adapters per block, plus the block's two norms when they train: LayerNorm 2 d
     each (gain and bias); Llama's RMSNorm d each (gain only)."""
-    norms = 2 * (1 if rms_norm else 2) * d_model if cfg.train_layer_norm else 0
-    return n_layers * (2 * layer_params(d_model, d_model, cfg) + norms)
+    d = arch.d_model
+    per_norm = d if arch.family == "llama" else 2 * d  # RMSNorm has no bias
+    norms = 2 * per_norm if cfg.train_layer_norm else 0
+    return arch.n_layers * (2 * layer_params(d, d, cfg) + norms)
 
 
 class Adapter(nn.Module):

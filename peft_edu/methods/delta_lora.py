@@ -20,8 +20,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from peft_edu.methods import lora
-from peft_edu.methods.lora import LoRALinear, base_weight
+from peft_edu.methods import LabDefaults, lora
+from peft_edu.methods.layers import base_weight, wrap_targets
+from peft_edu.methods.lora import LoRALinear
 
 USES_TARGETS = True
 
@@ -38,6 +39,10 @@ class Config:
         lora.check_rank(self.r)
         if not isinstance(self.start_step, int) or self.start_step < 0:
             raise ValueError(f"start_step must be an integer >= 0, got {self.start_step!r}")
+
+
+# The lab's runs are 100 steps, not the paper's thousands: W starts moving after K = 20.
+LAB = LabDefaults(lr=2e-3, steps=100, config=Config(r=8, alpha=16.0, lam=2.0, start_step=20))
 
 
 def layer_params(d_out: int, d_in: int, cfg: Config) -> int:
@@ -70,7 +75,7 @@ class DeltaLoRALinear(LoRALinear):
 
 
 def inject(model: nn.Module, cfg: Config, arch) -> None:
-    lora.wrap_targets(model, arch.targets, lambda base: DeltaLoRALinear(base, cfg))
+    wrap_targets(model, arch.targets, lambda base: DeltaLoRALinear(base, cfg))
 
 
 def after_step(model: nn.Module) -> None:

@@ -16,15 +16,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from peft_edu.methods import lora
-from peft_edu.methods.lora import LoRALinear, base_weight
+from peft_edu.methods import LabDefaults, lora
+from peft_edu.methods.layers import base_weight, wrap_targets
+from peft_edu.methods.lora import LoRALinear
 
 USES_TARGETS = True
+PEFT_NAMES = {**lora.PEFT_NAMES, "m": "lora_magnitude_vector"}  # peft: LORA with use_dora
 
 
 @dataclass(frozen=True)
 class Config(lora.Config):
     """LoRA's knobs (r, alpha, dropout, use_rslora); m needs none."""
+
+
+LAB = LabDefaults(lr=2e-3, steps=100, config=Config(r=8, alpha=16.0))
 
 
 def layer_params(d_out: int, d_in: int, cfg: Config) -> int:
@@ -76,4 +81,4 @@ class DoRALinear(LoRALinear):
 
 
 def inject(model: nn.Module, cfg: Config, arch) -> None:
-    lora.wrap_targets(model, arch.targets, lambda base: DoRALinear(base, cfg))
+    wrap_targets(model, arch.targets, lambda base: DoRALinear(base, cfg))

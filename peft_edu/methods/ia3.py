@@ -25,6 +25,7 @@ import torch
 from torch import nn
 from transformers.pytorch_utils import Conv1D
 
+from peft_edu.methods import LabDefaults
 from peft_edu.models import arch_of
 
 @dataclass(frozen=True)
@@ -32,14 +33,21 @@ class Config:
     """(IA)³ has no size knob: where the vectors go is fixed by the paper, and they start at 1."""
 
 
-def layer_params(d_out: int, d_in: int, cfg: Config, feedforward: bool = False) -> int:
-    """d_out for a key/value projection (scales its output); d_in for the FFN down-projection."""
-    return d_in if feedforward else d_out
+USES_TARGETS = False  # the paper fixes where the vectors go: keys, values, FFN input
+PEFT_NAMES = {"l": "ia3_l"}  # peft's shape: (d_out, 1) for k, v; (1, d_in) for the FFN
+
+LAB = LabDefaults(lr=1e-2, steps=100)
 
 
-def model_params(d_kv: int, d_ff: int, n_layers: int, cfg: Config | None = None) -> int:
+def layer_params(d_out: int, d_in: int, cfg: Config) -> int:
+    """d_out for a key or value projection, whose output it scales (the FFN down-projection's
+    vector scales its input instead: d_in, counted by ``model_params``)."""
+    return d_out
+
+
+def model_params(arch, cfg: Config) -> int:
     """L · (2 d_kv + d_ff): l_k and l_v of width d_kv, l_ff of width d_ff, in every block."""
-    return n_layers * (2 * d_kv + d_ff)
+    return arch.n_layers * (2 * arch.d_kv + arch.d_ff)
 
 
 def feature_axis(base: nn.Module, side: str) -> int:

@@ -13,15 +13,20 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from peft_edu.methods import lora
+from peft_edu.methods import LabDefaults, lora
 from peft_edu.methods.lora import LoRALinear
 
 USES_TARGETS = True
+PEFT_NAMES = lora.PEFT_NAMES  # saved as plain LoRA (A is saved too: it is part of ΔW)
 
 
 @dataclass(frozen=True)
 class Config(lora.Config):
     """LoRA's knobs (r, alpha, dropout, use_rslora); nothing else changes."""
+
+
+# A fixed random A moves the model more slowly than LoRA: a 1.5× learning rate makes up for it.
+LAB = LabDefaults(lr=3e-3, steps=100, config=Config(r=8, alpha=16.0))
 
 
 def layer_params(d_out: int, d_in: int, cfg: Config) -> int:

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from peft_edu.methods import lora
+from peft_edu.methods import LabDefaults, lora
 from peft_edu.methods.lora import LoRALinear
 
 USES_TARGETS = True
+PEFT_NAMES = lora.PEFT_NAMES  # saved as plain LoRA: the ratio only changed the optimizer
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,10 @@ class Config(lora.Config):
             raise ValueError(f"ratio must be > 0, got {self.ratio}")
 
 
+# B learns at ratio × lr = 8e-3: the base rate is a quarter of LoRA's so that B's is not too large.
+LAB = LabDefaults(lr=5e-4, steps=100, config=Config(r=8, alpha=16.0, ratio=16.0))
+
+
 def layer_params(d_out: int, d_in: int, cfg: Config) -> int:
     return lora.layer_params(d_out, d_in, cfg)
 
@@ -37,11 +42,12 @@ def inject(model: nn.Module, cfg: Config, arch) -> None:
     lora.inject(model, cfg, arch)
 
 
-def param_groups(model: nn.Module, lr: float, ratio: float = 16.0) -> list[dict]:
-    """Optimizer parameter groups: every B at ``ratio * lr``, everything else trainable at ``lr``.
+def param_groups(model: nn.Module, lr: float, cfg: Config) -> list[dict]:
+    """Optimizer parameter groups: every B at ``cfg.ratio * lr``, everything else trainable at ``lr``.
 
-    Use as ``torch.optim.AdamW(param_groups(model, 1e-4, 16), ...)``.
+    Use as ``torch.optim.AdamW(param_groups(model, 1e-4, cfg), ...)``.
     """
+    ratio = cfg.ratio
     B_ids = {id(layer.B) for layer in model.modules() if isinstance(layer, LoRALinear)}
     trainable = [p for p in model.parameters() if p.requires_grad]
     return [

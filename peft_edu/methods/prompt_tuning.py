@@ -25,7 +25,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from peft_edu.methods import LabDefaults
 from peft_edu.models import arch_of
+
+
+USES_TARGETS = False  # it adds its own modules; no linear layer is wrapped
 
 
 @dataclass(frozen=True)
@@ -41,13 +45,18 @@ class Config:
             raise ValueError(f"init must be 'vocab' or 'random', got {self.init!r}")
 
 
+# A soft prompt moves the model slowly: a large rate and 150 steps (65 % on the lab's data;
+# weak on small models, as the paper reports).
+LAB = LabDefaults(lr=3e-2, steps=150)
+
+
 def layer_params(d_out: int, d_in: int, cfg: Config) -> int:
-    raise ValueError("prompt tuning adds parameters per model, not per layer: use model_params(d_model, cfg)")
+    raise ValueError("prompt tuning adds parameters per model, not per layer: use model_params(arch, cfg)")
 
 
-def model_params(d_model: int, cfg: Config) -> int:
-    """n · d: one trainable vector per virtual token."""
-    return cfg.n_tokens * d_model
+def model_params(arch, cfg: Config) -> int:
+    """n · d: one trainable vector of width d_model per virtual token."""
+    return cfg.n_tokens * arch.d_model
 
 
 class SoftPrompt(nn.Module):

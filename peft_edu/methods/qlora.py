@@ -19,10 +19,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from peft_edu import nf4
-from peft_edu.methods import lora
-from peft_edu.methods.lora import LoRALinear, base_weight, linear_shape
+from peft_edu.methods import LabDefaults, lora
+from peft_edu.methods.layers import base_weight, linear_modules, linear_shape
+from peft_edu.methods.lora import LoRALinear
 
 USES_TARGETS = True
+PEFT_NAMES = lora.PEFT_NAMES  # saved as plain LoRA; the base is quantized again on loading
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,9 @@ class Config(lora.Config):
         super().__post_init__()
         if self.blocksize < 2 or self.blocksize % 2:
             raise ValueError(f"blocksize must be an even integer >= 2, got {self.blocksize}")
+
+
+LAB = LabDefaults(lr=2e-3, steps=100, config=Config(r=8, alpha=16.0))
 
 
 def layer_params(d_out: int, d_in: int, cfg: Config) -> int:
@@ -70,6 +75,11 @@ class NF4Linear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.linear(x, self.weight().to(x.dtype), self.bias)
 
+    @property
+    def n_weights(self) -> int:
+        """Weights held in 4 bits (counted by ``total_parameters``: they are buffers, not parameters)."""
+        return self.out_features * self.in_features
+
     def storage_bytes(self) -> int:
         """True bytes of the quantized W0: packed codes plus block constants (bias excluded)."""
         return sum(b.numel() * b.element_size() for b in self.buffers())
@@ -96,8 +106,6 @@ def _quantize_absmax(absmax: torch.Tensor):
 
 def inject(model: nn.Module, cfg: Config, arch) -> None:
     """Quantize every linear layer outside the head to NF4; LoRA on the targets."""
-    from peft_edu.inject import linear_modules
-
     for name, layer in linear_modules(model, arch).items():
         quantized = NF4Linear(layer, cfg.blocksize, cfg.double_quant)
         model.set_submodule(name, LoRALinear(quantized, cfg) if name in arch.targets else quantized)

@@ -1,6 +1,6 @@
 """Figures of the calculator page: trainable parameters, memory by term, one layer.
 
-Pure functions of ``peft_edu.estimate.MethodEstimate`` rows; no Streamlit here.
+Pure functions of ``peft_edu.sizing.estimate.MethodEstimate`` rows; no Streamlit here.
 
 Speed: the page must redraw in under 100 ms after a slider move, and plotly's validation
 of every property is most of a figure's cost (``add_hline``, ``update_layout`` and
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from peft_edu.memory import GB
+from peft_edu.sizing.memory import GB
 from peft_edu.viz.style import FROZEN, TRAINABLE, fmt_bytes, fmt_int
 
 TERM_COLORS = {  # frozen weights cool, everything that exists because something trains warm

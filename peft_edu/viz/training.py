@@ -39,7 +39,7 @@ class RunSeries:
 
 
 def series_of(label: str, method: str, metrics: Sequence) -> RunSeries:
-    """A ``RunSeries`` from ``peft_edu.train_metrics.StepMetrics`` records (step, loss, test_acc)."""
+    """A ``RunSeries`` from ``peft_edu.lab.metrics.StepMetrics`` records (step, loss, test_acc)."""
     evals = [m for m in metrics if m.test_acc is not None]
     return RunSeries(label, method, [m.step for m in metrics], [m.loss for m in metrics],
                      [m.step for m in evals], [m.test_acc for m in evals])

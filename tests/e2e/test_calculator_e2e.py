@@ -17,7 +17,7 @@ pytestmark = pytest.mark.e2e
 def app_started_once(app_url, browser):
     """Open the home page first. Streamlit runs in its legacy pages/-directory mode until
     app.py's st.navigation has run once in the server process; a server whose first request
-    is /calculator runs pages/calculator.py without the app around it (reported to the lead)."""
+    is /calculator runs app_pages/calculator.py without the app around it (reported to the lead)."""
     context = browser.new_context()
     home = context.new_page()
     home.goto(app_url)

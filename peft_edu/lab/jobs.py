@@ -1,0 +1,296 @@
+"""Background training jobs for a multi-user app: a thread per run, a stop event, a queue.
+
+``submit(cfg, base, tokenizer, train_set, test_set, owner=owner)`` returns a ``Job`` at once;
+its thread waits for a free slot, runs ``peft_edu.lab.train.train`` (which trains its own copy
+of ``base``) and appends a ``StepMetrics`` per step to ``job.metrics``. A page reads
+``job.view()`` from a timer (``st.fragment(run_every=...)``) and never trains itself.
+
+- At most ``max_runs()`` jobs train at once in the whole process (env ``PEFT_LAB_MAX_RUNS``;
+  default 1 on a CPU, 2 on a GPU); the others wait, first come first served, and know their
+  place (``job.queue_position()``).
+- ``job.stop()`` stops a running job after its current step, or cancels a queued one.
+- Memory: each owner keeps the trained models of its newest ``keep_models()`` finished jobs
+  (env ``PEFT_LAB_KEEP_MODELS``, default 4); older results keep their metrics, ``model=None``.
+- Owners: pass an ``Owner`` kept in the session's state. When the session ends and the
+  owner is garbage-collected, its jobs stop and leave the registry; ``stop_owner(owner_id)``
+  and ``stop_orphans(alive_ids)`` do the same explicitly.
+"""
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import gc
+import itertools
+import os
+import threading
+import time
+import uuid
+import weakref
+from dataclasses import dataclass
+
+import torch
+
+from peft_edu.lab.run_config import RunConfig, label
+from peft_edu.lab.train import StepMetrics, TrainResult, train, training_threads
+
+QUEUED, RUNNING = "queued", "running"
+FINISHED = ("done", "stopped", "diverged", "oom", "failed", "cancelled")  # a job ends in one of these
+
+
+class Owner:
+    """A token for one browser session; keep it in session state. Dropping it stops its jobs."""
+
+    def __init__(self, owner_id: str | None = None) -> None:
+        self.id = owner_id or uuid.uuid4().hex[:12]
+
+
+@dataclass(frozen=True)
+class JobView:
+    """A consistent snapshot of a job for drawing (safe to read while the job runs)."""
+
+    id: str
+    owner: str
+    label: str  # "LoRA r=8", or what the page passed
+    cfg: RunConfig
+    status: str  # "queued" | "running" | one of FINISHED
+    message: str  # why it stopped, for the learner ("" while fine)
+    queue_position: int | None  # 1 = next to start; None unless queued
+    metrics: tuple[StepMetrics, ...]  # every step so far
+    progress: float  # 0..1 of the planned steps
+    eta_s: float | None  # seconds left (None while queued)
+    result: TrainResult | None  # set once finished (holds the trained model)
+    trainable: int | None  # trainable parameters of the run's model, once it is built
+    total: int | None  # all parameters of the run's model, once it is built
+    device: str | None  # "cpu" or "cuda", once the run has started
+
+
+class Job:
+    """One training run in its own thread. Create with ``submit``."""
+
+    def __init__(self, cfg: RunConfig, data: tuple, owner_id: str, label_text: str) -> None:
+        self.id = f"job-{next(_IDS)}"
+        self.owner, self.cfg, self.label = owner_id, cfg, label_text
+        self.status, self.message = QUEUED, ""
+        self.metrics: list[StepMetrics] = []  # appended by the job's thread only
+        self.result: TrainResult | None = None
+        self.trainable: int | None = None  # set by train() once the model is built
+        self.total: int | None = None
+        self.device: str | None = None
+        self.created = time.time()
+        self._data = data  # (base, tokenizer, train_set, test_set, device)
+        self._stop = threading.Event()
+        self._finished = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=self.id, daemon=True)
+
+    # -- control
+    def stop(self) -> None:
+        """Ask the job to stop (after its current step) or, while queued, cancel it."""
+        self._stop.set()
+        with _POOL:
+            _POOL.notify_all()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the job has finished (True) or ``timeout`` seconds passed (False)."""
+        return self._finished.wait(timeout)
+
+    @property
+    def finished(self) -> bool:
+        return self._finished.is_set()
+
+    def queue_position(self) -> int | None:
+        """1-based place among waiting jobs (1 starts next), or None when not queued."""
+        with _POOL:
+            return _WAITING.index(self) + 1 if self in _WAITING else None
+
+    def view(self) -> JobView:
+        """A snapshot for the page to draw."""
+        metrics = tuple(self.metrics)  # list() of an appended-to list is safe under the GIL
+        last = metrics[-1] if metrics else None
+        progress = 1.0 if self.status == "done" else (last.step / last.steps if last else 0.0)
+        eta = None if self.status == QUEUED else (last.eta_s if last and self.status == RUNNING else 0.0)
+        return JobView(self.id, self.owner, self.label, self.cfg, self.status, self.message,
+                       self.queue_position(), metrics, progress, eta, self.result, self.trainable,
+                       self.total, self.device)
+
+    # -- the thread
+    def _run(self) -> None:
+        try:
+            if not _acquire(self):
+                self.status, self.message = "cancelled", "Cancelled before it started."
+                return
+            try:
+                self.status = RUNNING
+                self._train()
+            finally:
+                _release(self)
+        except Exception as err:  # noqa: BLE001 - a failed run must never kill the app
+            self.status, self.message = "failed", f"The run failed: {type(err).__name__}: {err}"
+        finally:
+            self._data = None  # let go of the base model reference
+            self._finished.set()
+            release_old_models(self.owner)
+            give_back_memory()
+
+    def _started(self, trainable: int, total: int, device: str) -> None:
+        self.trainable, self.total, self.device = trainable, total, device
+
+    def _train(self) -> None:
+        torch.set_num_threads(training_threads(max_runs()))  # share the cores among the slots
+        base, tokenizer, train_set, test_set, device = self._data
+        result = train(self.cfg, base, tokenizer, train_set, test_set, on_metrics=self.metrics.append,
+                       should_stop=self._stop.is_set, device=device, on_start=self._started)
+        self.result, self.message = result, result.message
+        self.status = result.status
+
+
+# ---------------------------------------------------------------- the process-wide pool
+_IDS = itertools.count(1)
+_POOL = threading.Condition()  # guards _WAITING, _RUNNING_JOBS and _JOBS
+_WAITING: list[Job] = []  # queued jobs, first = next
+_RUNNING_JOBS: set[Job] = set()
+_JOBS: dict[str, Job] = {}  # every job not yet forgotten, by id
+_WATCHED: weakref.WeakSet = weakref.WeakSet()  # owners with a finalizer already
+_MAX_RUNS: int | None = None  # set_max_runs() override (tests, admin); None = environment/default
+
+
+def keep_models() -> int:
+    """Trained models kept per owner (env PEFT_LAB_KEEP_MODELS, default 4): a MiniLM copy is ~90 MB."""
+    raw = os.environ.get("PEFT_LAB_KEEP_MODELS", "").strip()
+    return int(raw) if raw.isdigit() else 4
+
+
+def release_old_models(owner_id: str) -> None:
+    """Keep the trained models of the owner's newest ``keep_models()`` finished jobs; older
+    results keep their metrics and numbers but ``result.model`` becomes None."""
+    with _POOL:
+        done = [j for j in _JOBS.values() if j.owner == owner_id and j.finished
+                and j.result is not None and j.result.model is not None]
+    for job in done[: max(0, len(done) - keep_models())]:  # _JOBS keeps submission order
+        # a new result object: a page that holds the old one (from view()) keeps its model
+        job.result = dataclasses.replace(job.result, model=None)
+
+
+def max_runs() -> int:
+    """Concurrent runs allowed: ``set_max_runs``, else env PEFT_LAB_MAX_RUNS, else 1 (CPU) / 2 (GPU)."""
+    if _MAX_RUNS is not None:
+        return _MAX_RUNS
+    raw = os.environ.get("PEFT_LAB_MAX_RUNS", "").strip()
+    if raw.isdigit() and int(raw) >= 1:
+        return int(raw)
+    return 2 if torch.cuda.is_available() else 1
+
+
+def set_max_runs(n: int | None) -> None:
+    """Override the limit for this process (None returns to the environment/default)."""
+    global _MAX_RUNS
+    if n is not None and n < 1:
+        raise ValueError(f"max runs must be >= 1, got {n}")
+    with _POOL:
+        _MAX_RUNS = n
+        _POOL.notify_all()
+
+
+def _acquire(job: Job) -> bool:
+    """Wait until ``job`` is first in line and a slot is free; False if it was stopped first."""
+    with _POOL:
+        while not job._stop.is_set():
+            if _WAITING and _WAITING[0] is job and len(_RUNNING_JOBS) < max_runs():
+                _WAITING.pop(0)
+                _RUNNING_JOBS.add(job)
+                return True
+            _POOL.wait(timeout=1.0)
+        if job in _WAITING:
+            _WAITING.remove(job)
+        _POOL.notify_all()  # the jobs behind it move up
+        return False
+
+
+def _release(job: Job) -> None:
+    with _POOL:
+        _RUNNING_JOBS.discard(job)
+        _POOL.notify_all()
+
+
+# ---------------------------------------------------------------- public API
+def submit(cfg: RunConfig, base, tokenizer, train_set, test_set, *, owner: Owner | str = "",
+           label_text: str | None = None, device: torch.device | str | None = None) -> Job:
+    """Queue a run and start its thread; returns at once. ``base`` is copied, never changed."""
+    cfg.check()  # a bad config fails here, in the page, with a clear ValueError
+    owner_id = owner.id if isinstance(owner, Owner) else str(owner)
+    job = Job(cfg, (base, tokenizer, train_set, test_set, device), owner_id,
+              label_text or default_label(cfg))
+    with _POOL:
+        _JOBS[job.id] = job
+        _WAITING.append(job)
+    if isinstance(owner, Owner) and owner not in _WATCHED:
+        _WATCHED.add(owner)
+        weakref.finalize(owner, stop_owner, owner_id, True)  # the session is gone: stop, forget
+    job._thread.start()
+    return job
+
+
+def default_label(cfg: RunConfig) -> str:
+    """'LoRA r=8', 'Prompt tuning n_tokens=20', 'Head only (baseline)'."""
+    knobs = " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in cfg.knobs().items())
+    return f"{label(cfg.method)} {knobs}".strip()
+
+
+def get(job_id: str) -> Job | None:
+    with _POOL:
+        return _JOBS.get(job_id)
+
+
+def jobs_of(owner_id: str) -> list[Job]:
+    """The owner's jobs, oldest first."""
+    with _POOL:
+        return [j for j in _JOBS.values() if j.owner == owner_id]
+
+
+def active_jobs() -> list[Job]:
+    """Running jobs, then queued ones in queue order (across all owners)."""
+    with _POOL:
+        return [*_RUNNING_JOBS, *_WAITING]
+
+
+def give_back_memory() -> None:
+    """Collect garbage and return freed heap pages to the OS (glibc's malloc_trim).
+
+    A trained model copy is ~90 MB of many tensors; after it is freed, glibc keeps the pages
+    in the process unless asked, and a server that a class used all day would look like it
+    leaks. No-op where glibc is absent."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def stop_owner(owner_id: str, forget: bool = False) -> int:
+    """Stop every job of ``owner_id`` (a closed session); ``forget`` also drops them. Returns how many."""
+    with _POOL:
+        mine = [j for j in _JOBS.values() if j.owner == owner_id]
+        if forget:
+            for j in mine:
+                _JOBS.pop(j.id, None)
+    for j in mine:
+        j.stop()
+    if forget and mine:
+        timer = threading.Timer(1.0, give_back_memory)  # after the session's state is gone
+        timer.daemon = True
+        timer.start()
+    return len(mine)
+
+
+def stop_orphans(alive_owner_ids) -> int:
+    """Stop and forget the jobs of owners not in ``alive_owner_ids`` (e.g. the live sessions)."""
+    alive = set(alive_owner_ids)
+    with _POOL:
+        gone = {j.owner for j in _JOBS.values() if j.owner not in alive}
+    return sum(stop_owner(o, forget=True) for o in gone)
+
+
+def forget(job: Job) -> None:
+    """Stop ``job`` and drop it from the registry (frees its model once the page lets go too)."""
+    job.stop()
+    with _POOL:
+        _JOBS.pop(job.id, None)

@@ -1,0 +1,259 @@
+"""A UI-free fine-tuning loop for sequence classification, with callbacks.
+
+``train(cfg, base, tokenizer, train_set, test_set, on_metrics=..., should_stop=...)`` copies
+the (shared, never mutated) ``base`` model, applies ``cfg.method`` with peft_edu's own
+layers, trains ``cfg.steps`` AdamW steps on shuffled mini-batches and returns a
+``TrainResult``. Everything a method needs beyond ``loss.backward(); opt.step()`` comes
+from its module through ``peft_edu.methods.protocol``: optimizer ``param_groups`` (LoRA+,
+arXiv 2402.12354) and an ``after_step`` update (Delta-LoRA's W, arXiv 2309.02411). ``"head_only"`` is the baseline that trains only the
+classifier head on the frozen encoder (a linear probe).
+
+A loss that becomes NaN or infinite stops the run (status ``"diverged"``) with a message
+that suggests a lower learning rate; CUDA out-of-memory stops it (status ``"oom"``).
+"""
+from __future__ import annotations
+
+import copy
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch import nn
+
+from peft_edu.lab.data import Dataset, Encoded, batch_indices, encode_cached
+from peft_edu.device import best_device, cpu_cores
+from peft_edu.inject import apply, trainable_parameters, total_parameters
+from peft_edu.lab.run_config import HEAD_ONLY, RunConfig, apply_options
+from peft_edu.methods import protocol
+from peft_edu.lab.metrics import (StepMetrics, accuracy, confusion_matrix, memory_meter, predict,
+                                    predict_proba)
+
+__all__ = ["RunConfig", "StepMetrics", "TrainResult", "HEAD_ONLY", "prepare_model", "train",
+           "accuracy", "confusion_matrix", "predict", "predict_proba", "training_threads"]
+
+MetricsCallback = Callable[[StepMetrics], None]
+
+
+@dataclass
+class TrainResult:
+    """What a run produced. ``model`` is the run's own trained copy (eval mode)."""
+
+    status: str  # "done" | "stopped" (stop requested) | "diverged" (NaN/inf loss) | "oom" | "failed"
+    message: str  # one sentence for the learner; "" when done
+    model: nn.Module | None  # the trained copy (None if it could not even be built)
+    metrics: list[StepMetrics] = field(default_factory=list)  # one per optimizer step taken
+    test_accuracy: float | None = None  # on the whole test split, at the end
+    trainable: int = 0  # trainable parameters of the run's model
+    total: int = 0  # all parameters of the run's model
+    seconds: float = 0.0  # wall time of the whole run (copy, apply, train, evaluate)
+    peak_memory_bytes: int = 0  # GPU: max allocated; CPU: peak resident memory of the process
+    device: str = "cpu"  # "cpu" or "cuda"
+    train_state_bytes: int = 0  # weights + gradients + optimizer states of this run's copy (counted tensors)
+
+
+# ---------------------------------------------------------------- model
+def prepare_model(base: nn.Module, cfg: RunConfig, device: torch.device | str = "cpu") -> nn.Module:
+    """A deep copy of ``base`` with ``cfg.method`` applied, on ``device``. ``base`` is untouched."""
+    model = copy.deepcopy(base)
+    if cfg.method == HEAD_ONLY:
+        _head_only(model)
+    else:
+        apply(model, cfg.method, **apply_options(cfg))
+    return model.to(device)
+
+
+def _head_only(model: nn.Module) -> None:
+    """Freeze everything but the task head (a linear probe on the frozen encoder)."""
+    from peft_edu.models import arch_of
+
+    model.requires_grad_(False)
+    for name in arch_of(model).head:
+        model.get_submodule(name).requires_grad_(True)
+
+
+def make_optimizer(model: nn.Module, cfg: RunConfig) -> torch.optim.AdamW:
+    """AdamW: the method's parameter groups at ``lr`` (the method's own ``param_groups``: LoRA+
+    puts every B at ``ratio × lr``), the task head at ``head_lr``. One head rate for every
+    method keeps a race fair and keeps the large rates of soft prompts, VeRA and (IA)³ from
+    wrecking the freshly initialised head."""
+    if cfg.method == HEAD_ONLY:
+        groups = [{"params": [p for p in model.parameters() if p.requires_grad], "lr": cfg.lr}]
+    else:
+        groups = protocol(cfg.method).param_groups(model, cfg.lr, cfg.config)
+    head = set() if cfg.method == HEAD_ONLY else _head_parameter_ids(model)
+    for group in groups:
+        group["params"] = [p for p in group["params"] if id(p) not in head]
+    head_params = [p for p in model.parameters() if p.requires_grad and id(p) in head]
+    groups = [g for g in groups if g["params"]] + ([{"params": head_params, "lr": cfg.head_lr}] if head_params else [])
+    return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=0.0)
+
+
+def _head_parameter_ids(model: nn.Module) -> set[int]:
+    from peft_edu.models import arch_of
+
+    return {id(p) for name in arch_of(model).head for p in model.get_submodule(name).parameters()}
+
+
+def train_state_bytes(model: nn.Module, optimizer: torch.optim.Optimizer) -> int:
+    """Bytes of the run's own tensors: weights and buffers, gradients, AdamW's two moments.
+
+    Counted from the tensors themselves (not activations, which come and go each step):
+    the number a results table can compare across methods, whatever else shares the process.
+    """
+    tensors = [*model.parameters(), *model.buffers()]
+    tensors += [p.grad for p in model.parameters() if p.grad is not None]
+    tensors += [v for state in optimizer.state.values() for v in state.values() if torch.is_tensor(v)]
+    return sum(t.numel() * t.element_size() for t in {id(t): t for t in tensors}.values())
+
+
+def after_step_hook(cfg: RunConfig) -> Callable[[nn.Module], None] | None:
+    """The method's update after each optimizer step (Delta-LoRA moves W), or None."""
+    return None if cfg.method == HEAD_ONLY else protocol(cfg.method).after_step
+
+
+def training_threads(concurrent_runs: int = 1) -> int:
+    """Threads one run's torch ops should use (set inside the training thread).
+
+    The CPU cores shared by the concurrent runs, or one thread when the machine is already
+    oversubscribed (1-minute load average above the core count): intra-op threads wait for
+    each other at every operation, and a descheduled one stalls the rest — measured on this
+    2-core machine at load 10, a MiniLM LoRA step took 0.9 s on 1 thread and 8.8 s on 2.
+    The environment variable PEFT_LAB_THREADS overrides the choice.
+    """
+    raw = os.environ.get("PEFT_LAB_THREADS", "").strip()
+    if raw.isdigit() and int(raw) >= 1:
+        return int(raw)
+    cores = cpu_cores()
+    if hasattr(os, "getloadavg") and os.getloadavg()[0] > cores:
+        return 1
+    return max(1, cores // max(1, concurrent_runs))
+
+
+# ---------------------------------------------------------------- the loop
+def train(cfg: RunConfig, base: nn.Module, tokenizer, train_set: Dataset, test_set: Dataset, *,
+          on_metrics: MetricsCallback | None = None, should_stop: Callable[[], bool] | None = None,
+          device: torch.device | str | None = None,
+          on_start: Callable[[int, int, str], None] | None = None) -> TrainResult:
+    """Fine-tune a copy of ``base`` per ``cfg``; never raises for NaN, OOM or a stop request.
+
+    ``on_metrics(StepMetrics)`` is called after every step (``test_acc`` is set on evaluation
+    steps); ``should_stop()`` is polled before every step; ``on_start(trainable, total, device)``
+    is called once the run's model is built, before the first step. Invalid configs raise ValueError
+    before any training starts.
+    """
+    cfg.check()
+    device = torch.device(device) if device is not None else best_device()
+    t0 = time.perf_counter()
+    meter = memory_meter(device)
+    result = TrainResult("done", "", None, device=device.type)
+    try:
+        train_enc = encode_cached(tokenizer, train_set, cfg.max_length)
+        test_enc = encode_cached(tokenizer, test_set, cfg.max_length)
+        model = prepare_model(base, cfg, device)
+        result.model = model
+        result.trainable, result.total = trainable_parameters(model), total_parameters(model)
+        if on_start is not None:
+            on_start(result.trainable, result.total, device.type)
+        optimizer = _loop(cfg, model, train_enc, test_enc, result, meter, on_metrics, should_stop, device, t0)
+        result.train_state_bytes = train_state_bytes(model, optimizer)
+        if result.status in ("done", "stopped"):
+            result.test_accuracy = accuracy(model, test_enc, device)
+    except torch.OutOfMemoryError:
+        _oom(result, cfg, device)
+    except RuntimeError as err:
+        if not any(s in str(err).lower() for s in ("out of memory", "can't allocate memory")):
+            raise
+        _oom(result, cfg, device)
+    finally:
+        if result.model is not None:
+            result.model.eval()
+        result.seconds = time.perf_counter() - t0
+        result.peak_memory_bytes = meter.peak()
+    return result
+
+
+def _loop(cfg: RunConfig, model: nn.Module, train_enc: Encoded, test_enc: Encoded, result: TrainResult,
+          meter, on_metrics, should_stop, device: torch.device, t0: float) -> torch.optim.Optimizer:
+    """The optimizer steps; fills ``result.metrics`` and sets its status on NaN or stop."""
+    optimizer = make_optimizer(model, cfg)
+    after_step = after_step_hook(cfg)
+    batches = batch_indices(len(train_enc), cfg.batch_size, cfg.seed)
+    torch.manual_seed(cfg.seed)  # dropout inside a method
+    clock = _Clock(cfg)
+    for step in range(1, cfg.steps + 1):
+        if should_stop is not None and should_stop():
+            result.status, result.message = "stopped", f"Stopped after {step - 1:,} of {cfg.steps:,} steps."
+            break
+        batch = {k: v.to(device) for k, v in train_enc.batch(next(batches)).items()}
+        loss, batch_acc, seconds = _train_step(model, optimizer, after_step, batch)
+        if not math.isfinite(loss):
+            result.status, result.message = "diverged", _diverged_message(cfg, step, loss)
+            break
+        clock.steps.append(seconds)
+        test_acc = None
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            t_eval = time.perf_counter()
+            test_acc = accuracy(model, test_enc, device, limit=cfg.eval_examples)
+            clock.eval_s = time.perf_counter() - t_eval
+        m = StepMetrics(step, cfg.steps, loss, batch_acc, test_acc, seconds, meter.sample(),
+                        clock.eta(step), time.perf_counter() - t0)
+        result.metrics.append(m)
+        if on_metrics is not None:
+            on_metrics(m)
+    return optimizer
+
+
+def _train_step(model: nn.Module, optimizer: torch.optim.Optimizer, after_step, batch: dict) -> tuple[float, float, float]:
+    """One AdamW step on ``batch``: (loss, accuracy on the batch, seconds). No update if the loss is not finite."""
+    t0 = time.perf_counter()
+    model.train()
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
+    loss = nn.functional.cross_entropy(logits, batch["labels"])
+    value = float(loss.detach())
+    if not math.isfinite(value):
+        return value, 0.0, time.perf_counter() - t0
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    if after_step is not None:
+        after_step(model)  # the method's own update (Delta-LoRA: W moves by the change of B A)
+    batch_acc = float((logits.detach().argmax(-1) == batch["labels"]).float().mean())
+    if logits.is_cuda:
+        torch.cuda.synchronize()  # honest step times on the GPU
+    return value, batch_acc, time.perf_counter() - t0
+
+
+class _Clock:
+    """Step and evaluation times of a run, for the ETA."""
+
+    def __init__(self, cfg: RunConfig) -> None:
+        self.cfg = cfg
+        self.steps: list[float] = []  # seconds per optimizer step
+        self.eval_s = 0.0  # seconds of the latest evaluation
+
+    def eta(self, step: int) -> float:
+        """Seconds left: median of the recent step times × steps left, plus the evaluations left."""
+        recent = sorted(self.steps[-20:])
+        per_step = recent[len(recent) // 2]
+        left = self.cfg.steps - step
+        evals_left = left // self.cfg.eval_every + (1 if left else 0)  # the final full evaluation too
+        return per_step * left + self.eval_s * evals_left
+
+
+def _diverged_message(cfg: RunConfig, step: int, loss: float) -> str:
+    what = "NaN" if math.isnan(loss) else "infinite"
+    lower = f"{cfg.lr / 10:.0e}"
+    return (f"The loss became {what} at step {step:,}: the learning rate {cfg.lr:g} is too high for "
+            f"this run. Try a lower learning rate, e.g. {lower}.")
+
+
+def _oom(result: TrainResult, cfg: RunConfig, device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    result.status = "oom"
+    result.message = (f"The {'GPU' if device.type == 'cuda' else 'machine'} ran out of memory. Try a "
+                      f"smaller batch size (now {cfg.batch_size}) or a shorter max length "
+                      f"(now {cfg.max_length} tokens), or wait for other runs to finish.")

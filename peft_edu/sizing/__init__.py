@@ -1,0 +1,3 @@
+"""The calculator's engine: its configuration and URL (``config``), whole-model counts and
+memory (``estimate``), the memory terms (``memory``), activation bytes (``activations``) and
+the papers' own numbers (``paper_counts``)."""

@@ -1,0 +1,66 @@
+"""The lab's data: the shipped dataset or a learner's CSV upload, validated by peft_edu.lab.data.
+
+UI only: ``choose_data()`` shows the choice and returns ``(name, train, test)``; every
+problem with an upload is one clear message, and the shipped dataset stays the fallback.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from peft_edu.lab.data import BUILTIN_NAME, MAX_BYTES, CSVProblem, Dataset, load_builtin, read_upload
+
+UPLOAD = "Upload a CSV (text, label)"
+state = st.session_state
+
+
+@st.cache_data(show_spinner=False)
+def builtin() -> tuple[Dataset, Dataset]:
+    return load_builtin()
+
+
+def _validated(file) -> tuple[Dataset, Dataset] | None:
+    """The upload's (train, test), or None after telling the learner what is wrong."""
+    cache = state.setdefault("lab_upload_cache", {})
+    key = (file.file_id, file.name, file.size)
+    if key not in cache:
+        if file.size > MAX_BYTES:  # refuse before reading a large file into memory
+            cache[key] = CSVProblem(f"The file is {file.size:,} bytes; the limit is {MAX_BYTES:,} bytes (2 MB). "
+                                    "Upload a smaller sample of your data.")
+        else:
+            try:
+                cache[key] = read_upload(file.getvalue())
+            except CSVProblem as problem:
+                cache[key] = problem
+            except Exception as err:  # noqa: BLE001 - an unreadable file must not crash the page
+                cache[key] = CSVProblem(f"The file could not be read ({type(err).__name__}). "
+                                        "Upload a UTF-8 CSV with the columns 'text' and 'label'.")
+    found = cache[key]
+    if isinstance(found, CSVProblem):
+        st.error(f"**{file.name}**: {found}", icon=":material/error:")
+        return None
+    for note in found.notes:
+        st.warning(note, icon=":material/info:")
+    n_labels = len(found.train.label_names)
+    st.success(f"**{file.name}**: {len(found.train):,} training and {len(found.test):,} test sentences, "
+               f"{n_labels} labels ({', '.join(found.train.label_names[:8])}{'…' if n_labels > 8 else ''}).")
+    return found.train, found.test
+
+
+def choose_data() -> tuple[str, Dataset, Dataset]:
+    """The dataset of the next run: (name, train split, test split)."""
+    source = st.radio("Data", (BUILTIN_NAME, UPLOAD), key="lab_data_source", horizontal=True)
+    train, test = builtin()
+    if source != UPLOAD:
+        st.caption(f"{len(train):,} training and {len(test):,} test sentences; labels: "
+                   f"{', '.join(train.label_names)}.")
+        return BUILTIN_NAME, train, test
+    file = st.file_uploader("CSV with a header row 'text,label' (UTF-8, at most 2 MB)", type=["csv", "txt"],
+                            key="lab_upload")
+    if file is None:
+        st.info("Until a valid file is uploaded, runs use the built-in dataset.")
+        return BUILTIN_NAME, train, test
+    splits = _validated(file)
+    if splits is None:
+        st.info("Runs use the built-in dataset until the file is fixed.")
+        return BUILTIN_NAME, train, test
+    return file.name, *splits

@@ -1,0 +1,175 @@
+"""The method-specific lesson at the end of every method page: ``render_lesson(key)``.
+
+UI only. Each lesson is a real run or a real measurement from ``peft_edu.lessons`` (cached
+with st.cache_data, shared by all sessions) drawn by ``peft_edu.viz``. This module holds the LoRA
+family's lessons, one function per method, named by its registry key; ``ui.lessons`` finds
+a method's lesson by that name.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from peft_edu import METHODS
+from peft_edu.lessons import lora as lora_lessons
+from peft_edu.lessons import lora_family as fam
+from peft_edu.viz import lessons as figs
+from peft_edu.viz.style import fmt_bytes, fmt_int
+
+RANKS = (1, 2, 4, 8)  # rank choices of the LoRA spectrum lesson
+
+
+# ---------------------------------------------------------------- cached runs
+@st.cache_data(max_entries=8, show_spinner=False)
+def _spectra(r: int):
+    return lora_lessons.spectra(r)
+
+
+@st.cache_data(max_entries=1, show_spinner=False)
+def _from_scratch():
+    return lora_lessons.from_scratch()
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _frozen_a(r: int):
+    return fam.frozen_a(r)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _activations(model: str):
+    return fam.activation_comparison(model)
+
+
+@st.cache_data(max_entries=1, show_spinner=False)
+def _vera_run():
+    return fam.vera_sharing()
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _delta(lam: float):
+    return fam.delta_run(lam)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _ratio(ratio: float):
+    return fam.ratio_curve(ratio)
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _magdir(method: str):
+    return fam.magnitude_direction(method)
+
+
+def _chart(fig, key: str) -> None:
+    st.plotly_chart(fig, key=key, width="stretch")
+
+
+# ---------------------------------------------------------------- LoRA
+def lora() -> None:
+    st.subheader("The rank of ΔW")
+    r = st.select_slider("LoRA rank r of this experiment", options=RANKS, value=4, key="lesson_lora_rank")
+    with st.spinner("Training full fine-tuning and LoRA on the toy layer…"):
+        s = _spectra(r)
+    _chart(figs.spectrum_figure(s.target, s.full, s.lora, s.r), "lesson_lora_spectrum")
+    st.markdown(
+        f"Both runs learned the same 16×24 layer. LoRA's update ΔW = (α/r)·B·A has numerical rank "
+        f"**{s.lora_rank}** (at most r = {r}); full fine-tuning's ΔW has rank **{s.full_rank}**. Final loss: "
+        f"full {s.full_loss:.2e}, LoRA {s.lora_loss:.2e}. Because the task's change ΔW* has fast-decaying "
+        "singular values, a small r already captures most of it — the LoRA paper's bet (§4.1, §7).")
+    st.subheader("Why LoRA is not used for pre-training")
+    with st.spinner("Training a random MLP from scratch, in full and with LoRA…"):
+        fs = _from_scratch()
+    _chart(figs.capacity_figure(fs.full, fs.lora, fs.trainable_full, fs.trainable_lora), "lesson_lora_scratch")
+    gap = {r: fs.lora[r][-1] / fs.full[-1] for r in fs.ranks}
+    st.markdown(
+        "Here nothing is pretrained: a random MLP has to imitate a random teacher. Training every weight "
+        f"reaches loss {fs.full[-1]:.3g}; LoRA on every layer (around frozen *random* weights) stays "
+        + ", ".join(f"{gap[r]:.0f}× higher at r = {r}" for r in fs.ranks)
+        + ". Fine-tuning only nudges good weights, which a low rank can do; pre-training has to build them.")
+
+
+# ---------------------------------------------------------------- LoRA-FA
+def lora_fa() -> None:
+    st.subheader("A stays where it started, B learns")
+    fa = _frozen_a(4)
+    moved = {"A, LoRA-FA (frozen)": fa.a_moved_fa, "B, LoRA-FA": fa.b_moved_fa,
+             "A, LoRA": fa.a_moved_lora, "B, LoRA": fa.b_moved_lora}
+    _chart(figs.frozen_a_figure(fa.steps, moved, fa.loss_fa, fa.loss_lora), "lesson_lora_fa_moves")
+    st.markdown(
+        f"After {fa.steps[-1]} steps A has moved **{fa.a_moved_fa[-1]:.1f}** in LoRA-FA (it has no gradient) and "
+        f"{fa.a_moved_lora[-1]:.2f} in LoRA. LoRA-FA trains {fmt_int(fa.trainable_fa)} numbers in this layer, "
+        f"LoRA {fmt_int(fa.trainable_lora)}. The price shows in the loss: {fa.loss_fa[-1]:.1e} for LoRA-FA vs "
+        f"{fa.loss_lora[-1]:.1e} for LoRA. A random A fixes which r directions of the input the update can "
+        "read; on this toy task they are not the ones it needs (on large models the paper finds the gap small).")
+    st.subheader("Activation memory saved")
+    model = st.selectbox("Model", ("Llama-2-7B", "Llama-2-13B", "Llama-2-70B", "roberta-base"),
+                         key="lesson_lora_fa_model")
+    acts = _activations(model)
+    _chart(figs.activation_figure(model, acts, 8, 512), "lesson_lora_fa_activations")
+    saved = acts["LoRA"] - acts["LoRA-FA"]
+    st.markdown(
+        f"With A frozen, B's gradient needs only A·x (r numbers per token), not the layer's input x: "
+        f"LoRA-FA keeps **{fmt_bytes(saved)}** less ({100 * saved / acts['LoRA']:.0f}%) than LoRA here "
+        "(r = 8 on every linear layer, `peft_edu.sizing.activations`).")
+
+
+# ---------------------------------------------------------------- VeRA
+def vera() -> None:
+    st.subheader("One random pair for every layer")
+    v = _vera_run()
+    _chart(figs.vera_figure(v.A, v.B, v.d, v.b), "lesson_vera_shared")
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Layers sharing one A, B", f"{len(v.layers)}")
+    c2.metric("VeRA trainable (3 layers)", fmt_int(v.trainable))
+    c3.metric(f"LoRA trainable at r = {v.r}", fmt_int(v.lora_trainable))
+    st.markdown(
+        f"Checked on the model itself: every layer's A and B are the **same object** ({v.same_pair}) and "
+        f"views of the **same memory** ({v.same_storage}). They are buffers, not parameters, so the "
+        "optimizer never sees them; only each layer's d (length r) and b (length d_out) train. "
+        f"Loss {v.loss[0]:.2e} → {v.loss[-1]:.2e} in {len(v.loss) - 1} steps.")
+    st.dataframe([{"tensor": n, "shape": "×".join(map(str, s)), "kind": "buffer (frozen, shared)"}
+                  for n, s in v.buffers]
+                 + [{"tensor": n, "shape": "×".join(map(str, s)), "kind": "parameter (trainable)"}
+                    for n, s in v.parameters], hide_index=True, key="lesson_vera_table")
+
+
+# ---------------------------------------------------------------- Delta-LoRA
+def delta_lora() -> None:
+    st.subheader("W moves without a gradient")
+    lam = st.select_slider("λ (update ratio; the paper uses 2)", options=(0.5, 1.0, 2.0, 4.0), value=2.0,
+                           key="lesson_delta_lora_lam")
+    runs = [_delta(0.0), _delta(float(lam))]
+    _chart(figs.delta_figure(runs), "lesson_delta_lora_moves")
+    run = runs[1]
+    st.markdown(
+        f"Until step K = {run.start}, W is bit-for-bit W₀; then every step adds λ·(α/r)·(B_{{t+1}}A_{{t+1}} − "
+        f"B_tA_t). With λ = {lam:g}, W has moved **{run.w_moved[-1]:.3f}** by step {run.steps[-1]}. "
+        f"That sum telescopes to λ·(α/r)·(B_T A_T − B_K A_K), so the whole update has rank "
+        f"**{run.total_rank}** — above LoRA's r = {run.r}, and never above 2r.")
+
+
+# ---------------------------------------------------------------- LoRA+
+def lora_plus() -> None:
+    st.subheader("A learning-rate ratio for B")
+    ratio = st.select_slider("lr(B) / lr(A)", options=(1, 2, 4, 8, 16, 32, 64), value=16,
+                             key="lesson_lora_plus_ratio")
+    curves = {float(x): _ratio(float(x)) for x in sorted({1, 16, ratio})}
+    _chart(figs.ratio_figure(curves, fam.LR_PLUS), "lesson_lora_plus_curves")
+    at = 20
+    st.markdown(
+        f"Same layer, same A at init, same lr(A) = {fam.LR_PLUS}. At step {at}, ratio 1 has loss "
+        f"{curves[1.0][at]:.2e} and ratio {ratio} {curves[float(ratio)][at]:.2e}. B starts at zero and needs "
+        "to grow; A only has to stay a useful projection — so B can take larger steps (LoRA+ §4).")
+
+
+# ---------------------------------------------------------------- DoRA
+def dora() -> None:
+    st.subheader("Magnitude and direction")
+    results = [_magdir(m) for m in ("full", "lora", "dora")]
+    _chart(figs.magdir_figure(results), "lesson_dora_magdir")
+    last = {r.method: r for r in results}
+    st.markdown(
+        "Each row of W is a length (magnitude) times a unit vector (direction). DoRA trains the length "
+        "directly as m and the direction with LoRA. End of run, mean relative magnitude change: "
+        + ", ".join(f"{figs.METHOD_NAMES[k]} {last[k].d_mag[-1]:.3f}" for k in last)
+        + "; mean direction change 1 − cos: "
+        + ", ".join(f"{figs.METHOD_NAMES[k]} {last[k].d_dir[-1]:.3f}" for k in last) + ".")

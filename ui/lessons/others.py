@@ -1,0 +1,171 @@
+"""Method lessons beyond the LoRA family: QLoRA, soft prompts, adapters, (IA)³, full fine-tuning.
+
+UI only; one function per method, named by its registry key (found by ``ui.lessons``). Runs and measurements come from
+``peft_edu.lessons`` (cached with st.cache_data), figures from ``peft_edu.viz``.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from peft_edu.lessons import blocks, costs, quantization, virtual_tokens
+from peft_edu.sizing.memory import nf4_bits_per_weight
+from peft_edu.viz import costs as cost_figs
+from peft_edu.viz import structure
+from peft_edu.viz.style import fmt_bytes, fmt_int
+
+
+@st.cache_data(max_entries=1, show_spinner=False)
+def _nf4():
+    return quantization.nf4_lesson()
+
+
+@st.cache_data(max_entries=1, show_spinner=False)
+def _weight_memory():
+    return [quantization.weight_memory(m) for m in quantization.MEMORY_PRESETS]
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _flows(n_tokens: int):
+    return [virtual_tokens.token_flow(m, n_tokens) for m in virtual_tokens.SOFT_PROMPT]
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _sizes(n_tokens: int):
+    return [virtual_tokens.size_row(m, n_tokens) for m in virtual_tokens.SIZE_PRESETS]
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _stages(method: str, size: int | None):
+    return blocks.block_stages(method, size)
+
+
+@st.cache_data(max_entries=1, show_spinner=False)
+def _ia3_vectors():
+    return blocks.ia3_vectors()
+
+
+@st.cache_data(max_entries=2, show_spinner=False)
+def _step_bytes(method: str):
+    return costs.step_bytes(method, **({"r": 4} if method == "lora" else {}))
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _model_cost(model: str, method: str):
+    return costs.model_cost(model, method)
+
+
+def _chart(fig, key: str) -> None:
+    st.plotly_chart(fig, key=key, width="stretch")
+
+
+# ---------------------------------------------------------------- QLoRA
+def qlora() -> None:
+    st.subheader("NF4: 16 levels where the weights are")
+    with st.spinner("Reading a real weight matrix and quantizing it…"):
+        lesson = _nf4()
+    if not lesson.weights.real:
+        st.warning(f"The pretrained model could not be read, so this lesson uses stand-in weights: "
+                   f"{lesson.weights.source}")
+    _chart(cost_figs.nf4_levels_figure(lesson.normalised, lesson.levels, lesson.weights.source), "lesson_qlora_hist")
+    st.markdown(
+        "Each block of 64 weights is divided by its largest |w|, so every number lands in [−1, 1]; it is "
+        "then stored as the 4-bit index of the nearest level. The levels are quantiles of a normal "
+        "distribution (recomputed here from `normal_float_levels()`: max difference "
+        f"{abs(lesson.derived_levels - lesson.levels).max():.1e}), so each holds about as many weights.")
+    st.subheader("Quantization error, with and without double quantization")
+    _chart(cost_figs.quant_error_figure(lesson.errors), "lesson_qlora_error")
+    st.dataframe([{"scheme": e.label, "bits per weight": f"{e.bits_per_weight:.3f}", "RMSE": f"{e.rmse:.3e}",
+                   "mean |error|": f"{e.mean_abs:.3e}", "relative error ‖W−Wq‖/‖W‖": f"{e.relative:.2%}"}
+                  for e in lesson.errors], hide_index=True, key="lesson_qlora_table")
+    st.markdown(
+        f"Double quantization stores the block constants in 8 bits: {nf4_bits_per_weight(False):.3f} → "
+        f"{nf4_bits_per_weight(True):.3f} bits per weight, for an error that barely changes.")
+    st.subheader("Memory of the weights: 16-bit vs 4-bit")
+    rows = _weight_memory()
+    _chart(cost_figs.weight_memory_figure(rows), "lesson_qlora_memory")
+    st.markdown(
+        "Only the blocks' linear weights are stored in NF4; embeddings, norms and the head stay in 16 bits "
+        f"(as bitsandbytes does). That is why {rows[0].model}, where {100 * (1 - rows[0].linear / rows[0].n_params):.0f}% "
+        "of the parameters lie outside those layers (mostly the embeddings), shrinks far less than "
+        f"{rows[-1].model} ({rows[-1].bytes_16 / rows[-1].bytes_nf4:.1f}× smaller).")
+
+
+# ---------------------------------------------------------------- prompt and prefix tuning
+def _soft_prompt_lesson(method: str) -> None:
+    st.subheader("Where the virtual tokens enter")
+    n = st.slider("virtual tokens n (diagram)", 1, 8, 4, key=f"lesson_{method}_n_diagram")
+    flows = _flows(n)
+    _chart(structure.token_flow_figure(flows), f"lesson_{method}_flow")
+    prompt, prefix = flows
+    st.markdown(
+        f"Measured on the tiny BERT: with prompt tuning every layer attends over {prompt.keys[0]} positions "
+        f"and outputs {prompt.queries[0]} (the {n} virtual ones flow through the frozen layers); with prefix "
+        f"tuning the {prefix.real_tokens} real tokens attend over {prefix.keys[0]} keys and values in every "
+        "layer, of which n are trainable, new in each layer.")
+    st.subheader("Their count vs model size and sequence length")
+    n_real = st.select_slider("virtual tokens n (counts)", options=(1, 5, 10, 20, 50, 100), value=20,
+                              key=f"lesson_{method}_n_count")
+    _chart(structure.soft_prompt_sizes_figure(_sizes(n_real), n_real), f"lesson_{method}_sizes")
+    seq, pct = virtual_tokens.sequence_overhead(n_real)
+    _chart(structure.sequence_overhead_figure(seq, pct, n_real), f"lesson_{method}_overhead")
+
+
+def prompt_tuning() -> None:
+    _soft_prompt_lesson("prompt_tuning")
+
+
+def prefix_tuning() -> None:
+    _soft_prompt_lesson("prefix_tuning")
+
+
+# ---------------------------------------------------------------- adapters and (IA)³
+def adapter() -> None:
+    st.subheader("The bottleneck inside a transformer block")
+    m = st.select_slider("bottleneck m", options=(8, 16, 32, 64, 128, 256), value=64, key="lesson_adapter_m")
+    stages = _stages("adapter", m)
+    _chart(structure.block_figure(stages, f"One all-MiniLM-L6-v2 block with Houlsby adapters (m = {m})"),
+           "lesson_adapter_block")
+    trainable = sum(s.params for s in stages if s.trainable)
+    total = sum(s.params for s in stages)
+    st.markdown(
+        f"Read from the real module tree after `peft_edu.apply(model, 'adapter', bottleneck={m})`: two adapters "
+        f"squeeze d = {stages[0].d_out} to m = {m} and back, each with its own skip connection; the layer norms "
+        f"train too (paper §2.1). This block trains **{fmt_int(trainable)}** of {fmt_int(total)} parameters "
+        f"({100 * trainable / total:.1f}%). Both adapters run in sequence at inference: they cannot be merged.")
+
+
+def ia3() -> None:
+    st.subheader("Three vectors per block")
+    stages = _stages("ia3", None)
+    _chart(structure.block_figure(stages, "One all-MiniLM-L6-v2 block with (IA)³"), "lesson_ia3_block")
+    st.subheader("The scaling vectors after a real run")
+    with st.spinner("Adapting the tiny BERT with (IA)³…"):
+        vec = _ia3_vectors()
+    _chart(structure.ia3_figure(vec.names, vec.values), "lesson_ia3_vectors")
+    st.markdown(
+        "Every scale starts at 1 (the model is unchanged). After training, features above 1 are amplified, "
+        f"below 1 inhibited; loss {vec.loss[0]:.3f} → {vec.loss[-1]:.3f}. Being element-wise, the vectors fold "
+        "into the rows of W_k, W_v and the columns of the FFN down-projection: no inference cost after merging.")
+
+
+# ---------------------------------------------------------------- full fine-tuning
+def full() -> None:
+    st.subheader("Everything trains: measured")
+    with st.spinner("One real Adam step, full and LoRA…"):
+        full, lora = _step_bytes("full"), _step_bytes("lora")
+    rows = [{"run": name, "trainable": fmt_int(s.trainable), "of all": fmt_int(s.total),
+             "gradient bytes": fmt_int(s.gradient_bytes), "Adam state bytes": fmt_int(s.optimizer_bytes)}
+            for name, s in (("full fine-tuning", full), ("LoRA r = 4 (q, v)", lora))]
+    st.dataframe(rows, hide_index=True, key="lesson_full_measured")
+    st.markdown(
+        "Allocated by PyTorch in one step on the tiny BERT (fp32): a gradient of 4 bytes and two Adam "
+        "moments of 4 bytes each for **every trainable** parameter — "
+        f"{full.gradient_bytes / full.trainable:g} and {full.optimizer_bytes / full.trainable:g} bytes per "
+        "parameter. Full fine-tuning pays that for all of them.")
+    st.subheader("What it costs on real models")
+    model = st.selectbox("Model", costs.COST_PRESETS, index=1, key="lesson_full_model")
+    pair = [_model_cost(model, "full"), _model_cost(model, "lora")]
+    _chart(cost_figs.training_memory_figure(pair), "lesson_full_memory")
+    c1, c2 = st.columns(2)
+    c1.metric("Saved per task, full fine-tuning (16-bit)", fmt_bytes(pair[0].checkpoint_bytes))
+    c2.metric("Saved per task, LoRA adapter (16-bit)", fmt_bytes(pair[1].checkpoint_bytes))

@@ -1,0 +1,154 @@
+"""One renderer for every method page, driven by the registry (peft_edu.METHODS).
+
+UI only: the runs, counts and figures come from peft_edu.lessons and peft_edu.viz.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from peft_edu import METHODS
+from ui.lessons import render_lesson
+from ui.links import link
+from peft_edu.lessons.counts import page_counts
+from peft_edu.lessons.explainer import knob_of, layer_sources, page_run, uses_transformer
+from peft_edu.viz.style import fmt_int
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def _run(key: str, size: int):
+    """The real training run behind the animation (shared by every session)."""
+    return page_run(key, size)
+
+
+@st.cache_resource(max_entries=128, show_spinner=False)
+def _animation(key: str, size: int):
+    """The animated figure: built once per (method, size), never mutated afterwards."""
+    from peft_edu.viz.matrices import tensor_animation
+
+    run = _run(key, size)
+    knob = knob_of(key)
+    at = f", {knob.symbol} = {size}" if knob.arg else ""
+    return tensor_animation(run, f"{METHODS[key].name} training for real{at}: its tensors, step by step")
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _counts(key: str, size: int):
+    return page_counts(key, size)
+
+
+@st.cache_resource(max_entries=256, show_spinner=False)
+def _share_bar(key: str, size: int):
+    from peft_edu.viz.counts import share_bar
+
+    return share_bar(_counts(key, size))
+
+
+def _header(spec) -> None:
+    st.title(spec.name)
+    st.caption(f"{spec.paper} ({spec.year}) · [arXiv {spec.arxiv}]({spec.arxiv_url})")
+    st.markdown(spec.idea)
+
+
+def _formula(spec) -> None:
+    st.subheader("The formula")
+    st.latex(spec.formula)
+    st.markdown("\n".join(f"- ${sym}$: {meaning}" for sym, meaning in spec.symbols))
+    c1, c2 = st.columns(2)
+    c1.markdown(f":orange[**Trains:**] {spec.trainable}")
+    c2.markdown(f":blue[**Frozen:**] {spec.frozen}")
+
+
+def _size_slider(key: str) -> int:
+    knob = knob_of(key)
+    state = f"method_{key}_size"
+    st.session_state.setdefault(state, knob.default)
+    if st.session_state[state] not in knob.options:  # stale or hand-edited value
+        st.warning(f"{knob.label} {st.session_state[state]!r} is not available; showing {knob.default}.")
+        st.session_state[state] = knob.default
+    help_text = ("Rebuilds the layer at this size: the counts below and the training run change."
+                 if knob.arg else f"{METHODS[key].name} has no size knob: the width changes the counts.")
+    return st.select_slider(knob.label, options=list(knob.options), key=state, help=help_text,
+                            format_func=fmt_int)
+
+
+def _watch(key: str, size: int) -> None:
+    st.subheader("Watch it train")
+    what = "a tiny pretrained BERT" if uses_transformer(key) else "one layer of a small MLP"
+    st.markdown(
+        f"A real training run with peft_edu on {what}. Every square is one number of a tensor, "
+        "drawn at its true shape: :blue[frozen tensors in grey/blue], :orange[trainable ones in "
+        "orange/purple] (white = 0). Press **▶ Play** or drag the step slider; the loss below "
+        "advances with the frames.")
+    with st.spinner("Training the tiny model (first visit only)…"):
+        fig = _animation(key, size)
+    st.plotly_chart(fig, key=f"method_{key}_animation", width="stretch",
+                    config={"displayModeBar": False})
+    st.caption(_run(key, size).caption)
+
+
+def _counts_panel(key: str, size: int) -> None:
+    st.subheader("How many parameters train")
+    rows = _counts(key, size)
+    for row in rows:
+        st.markdown(f"**{row.label}**")
+        c1, c2, c3 = st.columns(3)
+        c1.metric("Trainable", fmt_int(row.trainable))
+        c2.metric("Frozen", fmt_int(row.frozen))
+        c3.metric("Trainable share", f"{row.share:.3f} %")
+        if row.formula:
+            st.latex(row.formula)
+        if row.counted is not None:
+            st.caption(f"Counted from the built module's trainable parameters: {fmt_int(row.counted)}.")
+    st.latex(r"\text{in general: } " + METHODS[key].count_formula)
+    st.plotly_chart(_share_bar(key, size), key=f"method_{key}_share", width="stretch",
+                    config={"displayModeBar": False})
+
+
+def _pros_cons(spec) -> None:
+    c1, c2 = st.columns(2)
+    with c1:
+        st.subheader("Pros")
+        st.markdown("\n".join(f"- {p}" for p in spec.pros))
+    with c2:
+        st.subheader("Cons")
+        st.markdown("\n".join(f"- {c}" for c in spec.cons))
+    st.info(f"**When to use it:** {spec.when}")
+    st.markdown(f"**Merge into W₀:** {'yes' if spec.mergeable else 'no'} · **Extra inference cost:** "
+                f"{spec.inference_cost} · **Memory:** {spec.memory_note}")
+
+
+def _source(key: str) -> None:
+    st.subheader("The code that trained above")
+    for title, code in layer_sources(key):
+        with st.expander(f"Source: {title}"):
+            st.code(code, language="python")
+
+
+def _links(spec) -> None:
+    st.subheader("Related")
+    cols = st.columns(max(len(spec.related), 1))
+    for col, other in zip(cols, spec.related):
+        with col:
+            link(other)
+    c1, c2 = st.columns(2)
+    with c1:
+        link("calculator", f"Calculator: {spec.name} on real models")
+    with c2:
+        link("lab", f"Live lab: fine-tune with {spec.name} now")
+
+
+def render_method(key: str) -> None:
+    """Render the page of METHODS[key]."""
+    if key not in METHODS:
+        st.error(f"Unknown method {key!r}; choose one of: {', '.join(METHODS)}")
+        return
+    spec = METHODS[key]
+    _header(spec)
+    _formula(spec)
+    size = _size_slider(key)
+    _watch(key, size)
+    _counts_panel(key, size)
+    _pros_cons(spec)
+    _source(key)
+    _links(spec)
+    render_lesson(key)

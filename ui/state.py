@@ -1,0 +1,40 @@
+"""Every session-state key of the app, declared once with its default (DESIGN.md rule 10).
+
+Pages call ``init_state()`` at the top and then read ``st.session_state[KEY]``.
+Add a page's keys in its own section below.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+DEFAULTS: dict[str, object] = {
+    # --- method pages ---------------------------------------------------------------
+    # --- calculator -----------------------------------------------------------------
+    # --- live lab -------------------------------------------------------------------
+    # ("lab_owner", the session's jobs.Owner, is created by app_app_pages/lab.py on the first visit:
+    #  importing the jobs module here would load torch on every page.)
+    "lab_baseline_auto": True,  # start the shared head-only baseline with the first built-in run
+    "lab_jobs": list,  # this session's jobs (peft_edu.lab.jobs.Job), oldest first
+    "lab_job_data": dict,  # job id -> (data name, train, test) for Try it and the confusion matrix
+    "lab_upload_cache": dict,  # upload digest -> parsed upload (or its problem)
+    "lab_seen_finished": set,  # job ids whose end already triggered a full rerun
+    "lab_adapter_zips": dict,  # job id -> zipped adapter bytes for the download button
+    "lab_confusions": dict,  # job id -> confusion matrix on the test split
+    # --- quiz -----------------------------------------------------------------------
+    # callables (list, dict) give every session its own fresh container
+    "quiz_topics": list,  # topics chosen on the Quiz page (empty = all topics)
+    "quiz_length": 10,  # number of questions of the next quiz
+    "quiz_current": None,  # the running peft_edu.quiz.Quiz, None before a quiz starts
+    "quiz_position": 0,  # index of the question on screen
+    "quiz_graded": dict,  # question index -> peft_edu.quiz.Graded, for the running quiz
+    "quiz_finished": False,  # True once the learner asked for the score
+    "quiz_progress": dict,  # topic -> [answered, correct] this session (sidebar)
+    "quiz_method_runs": dict,  # method key -> {"quiz": Quiz, "graded": {index: Graded}}
+    "quiz_notice": dict,  # widget prefix -> a one-off message ("choose an answer first")
+}
+
+
+def init_state() -> None:
+    """Create missing keys with their defaults; never overwrite a learner's values."""
+    for key, value in DEFAULTS.items():
+        st.session_state.setdefault(key, value() if callable(value) else value)
