@@ -35,11 +35,18 @@ Our own format, for the methods peft does not have — same two files:
 Every file also carries, in its safetensors metadata, ``peft_edu_method`` and
 ``peft_edu_config`` (JSON), so ``load_adapter`` restores exactly our method (LoRA-FA, LoRA+
 and QLoRA are all "LORA" to peft). peft ignores that metadata. No pickle anywhere.
+
+Nothing here knows a method: each method module says how it is saved (``SAVED_AS``), its
+tensors' peft names (``PEFT_NAMES``), its config keys and the few tensors peft lays out
+differently (the protocol in ``peft_edu.methods``). This module copies and renames.
 """
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
+import tempfile
+import zipfile
 from pathlib import Path
 
 import torch
@@ -48,17 +55,13 @@ from safetensors.torch import save_file
 from torch import nn
 
 from peft_edu.inject import applied, apply
-from peft_edu.methods.dora import DoRALinear
-from peft_edu.methods.ia3 import IA3
+from peft_edu.methods import Method, protocol
 from peft_edu.methods.layers import base_weight
-from peft_edu.methods.lora import LoRALinear
-from peft_edu.methods.vera import VeRALinear
-from peft_edu.registry import get_method
+from peft_edu.registry import METHODS
 
 CONFIG, WEIGHTS = "adapter_config.json", "adapter_model.safetensors"
-TASK_TYPES = {"seq_cls": "SEQ_CLS", "causal_lm": "CAUSAL_LM", "base": "FEATURE_EXTRACTION"}
-OWN_FORMAT = ("adapter", "delta_lora")  # no peft form: our documented format
-MODEL = "base_model.model."  # peft's prefix for tensors inside the wrapped model
+_TASK_TYPES = {"seq_cls": "SEQ_CLS", "causal_lm": "CAUSAL_LM", "base": "FEATURE_EXTRACTION"}
+_MODEL = "base_model.model."  # peft's prefix for tensors inside the wrapped model
 
 
 # ---------------------------------------------------------------- public API
@@ -67,16 +70,18 @@ def save_adapter(model: nn.Module, directory: str | Path) -> Path:
     info = applied(model)
     if info is None:
         raise ValueError("no method applied to this model; call peft_edu.apply first")
-    if info.method == "full":
-        raise ValueError("full fine-tuning has no adapter: save the whole model with save_pretrained")
-    if info.method in OWN_FORMAT:
-        config, tensors = own_config(model, info), own_tensors(model, info)
+    method = protocol(info.method)
+    if method.saved_as == "model":
+        raise ValueError(f"{METHODS[info.method].name.lower()} has no adapter: "
+                         "save the whole model with save_pretrained")
+    if method.saved_as == "peft":
+        config, tensors = _peft_config(model, info), _peft_tensors(model, info)
     else:
-        config, tensors = peft_config(model, info), peft_tensors(model, info)
+        config, tensors = _own_config(model, info), _own_tensors(model, info)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / CONFIG).write_text(json.dumps(config, indent=2, sort_keys=True))
-    metadata = {"format": "pt", "peft_edu_method": info.method, "peft_edu_config": json.dumps(recipe(info))}
+    metadata = {"format": "pt", "peft_edu_method": info.method, "peft_edu_config": json.dumps(_recipe(info))}
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
     save_file(tensors, str(directory / WEIGHTS), metadata=metadata)
     return directory
@@ -86,28 +91,38 @@ def load_adapter(model: nn.Module, directory: str | Path) -> nn.Module:
     """Load an adapter written by ``save_adapter`` (or by peft) into ``model``; returns it.
 
     A model with no method applied gets the file's method applied first (same config and
-    targets); a model that already has one must have the file's method.
+    targets); a model that already has one must have the file's method (or one that shares
+    its peft layer and file, as LoRA, LoRA-FA, LoRA+ and QLoRA do).
     """
-    config, tensors, metadata = read_files(Path(directory))
-    method, options = method_of(config, metadata, tensors)
-    info = applied(model)
-    if info is None:
-        if method == "delta_lora":  # merged weights: the plain model is the result
-            return load_merged(model, tensors)
+    config, tensors, metadata = _read_files(Path(directory))
+    method, options = _method_of(config, metadata, tensors)
+    saved_as, info = protocol(method).saved_as, applied(model)
+    if info is None and saved_as != "merged":  # merged weights: the plain model is the result
         apply(model, method, **options)
-    elif not compatible(info.method, method):
+    elif info is not None and not _compatible(info.method, method):
         raise ValueError(f"the adapter in {directory} is {method!r} but this model has {info.method!r} applied")
-    if method == "delta_lora":
-        return load_merged(model, tensors)
-    if method in OWN_FORMAT:
-        copy_into(model, tensors, own_tensors(model, applied(model)))
+    if saved_as == "merged":
+        return _load_merged(model, tensors)
+    if saved_as == "peft":
+        _load_peft(model, tensors)
     else:
-        load_peft(model, tensors)
+        _copy_into(model, tensors, _own_tensors(model, applied(model)))
     return model
 
 
+def adapter_zip(model: nn.Module, name: str = "adapter") -> bytes:
+    """``save_adapter`` into a folder ``name/`` and that folder as zip bytes (a download)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = save_adapter(model, Path(tmp) / name)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+            for path in sorted(folder.iterdir()):
+                zf.write(path, arcname=f"{name}/{path.name}")
+    return buffer.getvalue()
+
+
 # ---------------------------------------------------------------- files
-def read_files(directory: Path) -> tuple[dict, dict[str, torch.Tensor], dict]:
+def _read_files(directory: Path) -> tuple[dict, dict[str, torch.Tensor], dict]:
     for name in (CONFIG, WEIGHTS):
         if not (directory / name).is_file():
             raise FileNotFoundError(f"{directory / name} not found: an adapter directory holds {CONFIG} and {WEIGHTS}")
@@ -118,49 +133,42 @@ def read_files(directory: Path) -> tuple[dict, dict[str, torch.Tensor], dict]:
     return config, tensors, metadata
 
 
-def recipe(info) -> dict:
+def _recipe(info) -> dict:
     """What ``apply`` needs to rebuild this adapter: config fields, targets, train_head."""
     return {**dataclasses.asdict(info.config), "targets": list(info.arch.targets) or None,
             "train_head": info.train_head}
 
 
-def compatible(have: str, want: str) -> bool:
-    """LoRA-FA, LoRA+ and plain LoRA share one layer and one file format."""
-    lora_like = {"lora", "lora_fa", "lora_plus"}
-    return have == want or (have in lora_like and want in lora_like)
+def _compatible(have: str, want: str) -> bool:
+    """The same method, or two that peft saves alike: same peft_type and same layer tensors."""
+    a, b = protocol(have), protocol(want)
+    return have == want or (a.saved_as == b.saved_as == "peft" and a.peft_type == b.peft_type
+                            and a.peft_names == b.peft_names)
 
 
-def method_of(config: dict, metadata: dict, tensors: dict) -> tuple[str, dict]:
+def _method_of(config: dict, metadata: dict, tensors: dict) -> tuple[str, dict]:
     """(method key, apply() options) from our metadata, or from a peft config."""
     if "peft_edu_method" in metadata:
         return metadata["peft_edu_method"], json.loads(metadata["peft_edu_config"])
     kind = config.get("peft_type")
-    heads = sorted({k.split(".")[-2] for k in tensors if k.endswith(("classifier.weight", "score.weight"))})
-    common = {"train_head": bool(heads)}
-    if kind == "LORA":
-        options = {"r": config["r"], "alpha": float(config["lora_alpha"]), "dropout": config.get("lora_dropout", 0.0),
-                   "use_rslora": config.get("use_rslora", False), "targets": modules_with(tensors, ".lora_A.weight")}
-        return ("dora" if config.get("use_dora") else "lora"), {**options, **common}
-    if kind == "VERA":
-        return "vera", {"r": config["r"], "d_initial": config.get("d_initial", 0.1),
-                        "projection_seed": config.get("projection_prng_key", 0),
-                        "dropout": config.get("vera_dropout", 0.0),
-                        "targets": modules_with(tensors, ".vera_lambda_b"), **common}
-    if kind in ("PROMPT_TUNING", "PREFIX_TUNING"):
-        if config.get("prefix_projection"):
-            raise ValueError("prefix tuning with prefix_projection=True (an MLP) is not supported; use False")
-        return kind.lower(), {"n_tokens": config["num_virtual_tokens"], **common}
-    if kind == "IA3":
-        return "ia3", common
-    raise ValueError(f"unsupported peft_type {kind!r}; supported: LORA, VERA, IA3, PROMPT_TUNING, "
-                     "PREFIX_TUNING and peft_edu's own PEFT_EDU")
+    heads = [k for k in tensors if k.endswith(("classifier.weight", "score.weight"))]
+    for key in METHODS:  # the first method that reads this peft_type and this config
+        method = protocol(key)
+        options = method.peft_options(config) if method.peft_type == kind else None
+        if options is not None:
+            if method.uses_targets:  # the layers that hold the method's first tensor
+                options["targets"] = _modules_with(tensors, "." + next(iter(method.peft_names.values())))
+            return key, {**options, "train_head": bool(heads)}
+    supported = dict.fromkeys(protocol(k).peft_type for k in METHODS if protocol(k).saved_as == "peft")
+    raise ValueError(f"unsupported peft_type {kind!r}; supported: {', '.join(supported)} "
+                     "and peft_edu's own PEFT_EDU")
 
 
-def modules_with(tensors: dict, suffix: str) -> list[str]:
-    return [k[len(MODEL):-len(suffix)] for k in tensors if k.startswith(MODEL) and k.endswith(suffix)]
+def _modules_with(tensors: dict, suffix: str) -> list[str]:
+    return [k[len(_MODEL):-len(suffix)] for k in tensors if k.startswith(_MODEL) and k.endswith(suffix)]
 
 
-def copy_into(model: nn.Module, source: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> None:
+def _copy_into(model: nn.Module, source: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> None:
     """Copy every file tensor into the model tensor of the same key; all keys must match."""
     missing, extra = sorted(set(targets) - set(source)), sorted(set(source) - set(targets))
     if missing or extra:
@@ -172,99 +180,11 @@ def copy_into(model: nn.Module, source: dict[str, torch.Tensor], targets: dict[s
             target.copy_(source[key])
 
 
-# ---------------------------------------------------------------- our own format
-def own_config(model: nn.Module, info) -> dict:
-    return {"peft_type": "PEFT_EDU", "format_version": 1, "method": info.method,
-            "config": dataclasses.asdict(info.config), "targets": list(info.arch.targets),
-            "train_head": info.train_head, "base_model_name_or_path": name_or_path(model)}
-
-
-def own_tensors(model: nn.Module, info) -> dict[str, torch.Tensor]:
-    """Houlsby: every trainable tensor by name. Delta-LoRA: merged W of each adapted layer + head."""
-    if info.method == "adapter":
-        return {name: p for name, p in model.named_parameters() if p.requires_grad}
-    tensors = {f"{name}.weight": base_weight(m.base) + m.delta_weight()
-               for name, m in model.named_modules() if isinstance(m, LoRALinear)}
-    return {**tensors, **head_tensors(model, info, "")}
-
-
-def load_merged(model: nn.Module, tensors: dict[str, torch.Tensor]) -> nn.Module:
-    """Delta-LoRA file: each adapted layer's W <- merged W (and B <- 0 where LoRA is attached)."""
-    for key, value in tensors.items():
-        name, leaf = key.rsplit(".", 1)
-        module = model.get_submodule(name)
-        if isinstance(module, LoRALinear):  # delta_lora applied: merged W in base, B A = 0
-            target = base_weight(module.base)
-            with torch.no_grad():
-                module.B.zero_()
-                getattr(module, "B_prev", module.B).zero_()
-        else:  # a plain layer, or the head: (d_out, d_in) view of W, or the bias
-            target = base_weight(module) if leaf == "weight" else getattr(module, leaf)
-        copy_into(model, {key: value}, {key: target})
-    return model
-
-
-def name_or_path(model: nn.Module) -> str | None:
+def _name_or_path(model: nn.Module) -> str | None:
     return getattr(model, "name_or_path", None) or None
 
 
-# ---------------------------------------------------------------- peft's format
-def peft_config(model: nn.Module, info) -> dict:
-    """adapter_config.json as peft 0.21 reads it (unset keys take peft's defaults)."""
-    cfg, arch = info.config, info.arch
-    config = {"peft_type": get_method(info.method).hf_peft_type, "task_type": TASK_TYPES.get(arch.task),
-              "base_model_name_or_path": name_or_path(model), "revision": None, "inference_mode": True,
-              "modules_to_save": list(arch.head) if info.train_head else None}
-    if config["peft_type"] in ("LORA", "VERA", "IA3"):
-        config.update(target_modules=list(arch.targets), fan_in_fan_out=arch.fan_in_fan_out)
-    if config["peft_type"] in ("LORA", "VERA"):  # IA3Config has no bias field
-        config.update(bias="none")
-    if config["peft_type"] == "LORA":
-        config.update(r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, use_rslora=cfg.use_rslora,
-                      use_dora=info.method == "dora", init_lora_weights=True)
-    elif config["peft_type"] == "VERA":
-        config.update(r=cfg.r, d_initial=cfg.d_initial, projection_prng_key=cfg.projection_seed,
-                      save_projection=True, vera_dropout=cfg.dropout)
-    elif config["peft_type"] == "IA3":
-        layers = {name: m for name, m in model.named_modules() if isinstance(m, IA3)}
-        config.update(target_modules=list(layers), init_ia3_weights=True,
-                      feedforward_modules=[name for name, m in layers.items() if m.side == "in"])
-    else:  # prompt learning: peft needs the model's shape to rebuild its prompt encoder
-        config.update(num_virtual_tokens=cfg.n_tokens, num_layers=arch.n_layers, token_dim=arch.d_model,
-                      num_attention_heads=arch.n_heads, num_transformer_submodules=1)
-    if config["peft_type"] == "PROMPT_TUNING":
-        config.update(prompt_tuning_init="RANDOM")
-    elif config["peft_type"] == "PREFIX_TUNING":  # keys/values: n_kv_heads under grouped-query attention
-        config.update(prefix_projection=False, encoder_hidden_size=arch.d_model,
-                      num_attention_heads=model.prefix.n_heads, token_dim=model.prefix.n_heads * model.prefix.head_dim)
-    return config
-
-
-def peft_tensors(model: nn.Module, info) -> dict[str, torch.Tensor]:
-    """Every tensor under peft's key (see the table in the module docstring)."""
-    tensors = {}
-    for name, m in model.named_modules():
-        key = MODEL + name
-        if isinstance(m, LoRALinear):  # LoRA, LoRA-FA, LoRA+, QLoRA, DoRA
-            tensors.update({f"{key}.lora_A.weight": m.A, f"{key}.lora_B.weight": m.B})
-            if isinstance(m, DoRALinear):
-                tensors[f"{key}.lora_magnitude_vector"] = m.m
-        elif isinstance(m, VeRALinear):
-            tensors.update({f"{key}.vera_lambda_b": m.b, f"{key}.vera_lambda_d": m.d})
-        elif isinstance(m, IA3):  # a column (d_out, 1) scales outputs, a row (1, d_in) inputs
-            tensors[f"{key}.ia3_l"] = m.scale().view((-1, 1) if m.side == "out" else (1, -1))
-    if hasattr(model, "vera_shared"):
-        tensors.update({"base_model.vera_A": model.vera_shared.vera_A, "base_model.vera_B": model.vera_shared.vera_B})
-    if hasattr(model, "soft_prompt"):
-        tensors["prompt_embeddings"] = model.soft_prompt.P  # (n, d)
-    if hasattr(model, "prefix"):  # (L, n, d) twice -> (n, L·2·d): per token, layer by layer, keys then values
-        P = torch.stack([model.prefix.P_k, model.prefix.P_v], dim=1)  # (L, 2, n, d)
-        tensors["prompt_embeddings"] = P.permute(2, 0, 1, 3).reshape(P.shape[2], -1)
-    prompt_learning = hasattr(model, "soft_prompt") or hasattr(model, "prefix")
-    return {**tensors, **head_tensors(model, info, "base_model." if prompt_learning else MODEL)}
-
-
-def head_tensors(model: nn.Module, info, prefix: str) -> dict[str, torch.Tensor]:
+def _head_tensors(model: nn.Module, info, prefix: str) -> dict[str, torch.Tensor]:
     """The trained task head (peft's modules_to_save), or nothing when it stayed frozen."""
     if not info.train_head:
         return {}
@@ -272,54 +192,90 @@ def head_tensors(model: nn.Module, info, prefix: str) -> dict[str, torch.Tensor]
             for n, p in model.get_submodule(head).named_parameters()}
 
 
-SUFFIXES = {".lora_A.weight": ".A", ".lora_B.weight": ".B", ".lora_magnitude_vector": ".m",
-            ".vera_lambda_b": ".b", ".vera_lambda_d": ".d", ".ia3_l": ".l"}
+# ---------------------------------------------------------------- our own format
+def _own_config(model: nn.Module, info) -> dict:
+    return {"peft_type": "PEFT_EDU", "format_version": 1, "method": info.method,
+            "config": dataclasses.asdict(info.config), "targets": list(info.arch.targets),
+            "train_head": info.train_head, "base_model_name_or_path": _name_or_path(model)}
 
 
-def to_ours(model: nn.Module, key: str, value: torch.Tensor) -> dict[str, torch.Tensor]:
+def _own_tensors(model: nn.Module, info) -> dict[str, torch.Tensor]:
+    """"peft_edu": every trainable tensor by name. "merged": W + ΔW of each adapted layer, and the head."""
+    if protocol(info.method).saved_as == "peft_edu":
+        return {name: p for name, p in model.named_parameters() if p.requires_grad}
+    tensors = {}
+    for name in info.arch.targets:
+        layer = model.get_submodule(name)
+        tensors[f"{name}.weight"] = base_weight(layer.base) + layer.delta_weight()
+    return {**tensors, **_head_tensors(model, info, "")}
+
+
+def _load_merged(model: nn.Module, tensors: dict[str, torch.Tensor]) -> nn.Module:
+    """A merged file: each adapted layer's W <- merged W (and its own ΔW <- 0 where wrapped)."""
+    for key, value in tensors.items():
+        name, leaf = key.rsplit(".", 1)
+        module = model.get_submodule(name)
+        if hasattr(module, "base"):  # the method's layer (every wrapper keeps W0 as .base)
+            target = base_weight(module.base)
+            protocol(applied(model).method).zero_delta(module)
+        else:  # a plain layer, or the head: (d_out, d_in) view of W, or the bias
+            target = base_weight(module) if leaf == "weight" else getattr(module, leaf)
+        _copy_into(model, {key: value}, {key: target})
+    return model
+
+
+# ---------------------------------------------------------------- peft's format
+def _peft_config(model: nn.Module, info) -> dict:
+    """adapter_config.json as peft 0.21 reads it (unset keys take peft's defaults)."""
+    method = protocol(info.method)
+    return {"peft_type": method.peft_type, "task_type": _TASK_TYPES.get(info.arch.task),
+            "base_model_name_or_path": _name_or_path(model), "revision": None, "inference_mode": True,
+            "modules_to_save": list(info.arch.head) if info.train_head else None,
+            **method.peft_config(info.config, info.arch, model)}
+
+
+def _layers(model: nn.Module, method: Method) -> list[str]:
+    """Names of the method's layers: the modules that hold all of its PEFT_NAMES tensors."""
+    names = method.peft_names
+    return [name for name, m in model.named_modules() if names and all(hasattr(m, n) for n in names)]
+
+
+def _peft_tensors(model: nn.Module, info) -> dict[str, torch.Tensor]:
+    """Every tensor under peft's key (see the table in the module docstring)."""
+    method = protocol(info.method)
+    prefix = method.peft_prefix
+    tensors = {f"{prefix}{module}.{theirs}": method.to_peft(model, module, ours)
+               for module in _layers(model, method) for ours, theirs in method.peft_names.items()}
+    return {**tensors, **method.peft_model_tensors(model), **_head_tensors(model, info, prefix)}
+
+
+def _to_ours(model: nn.Module, method: Method, key: str, value: torch.Tensor) -> dict[str, torch.Tensor]:
     """A peft tensor as peft_edu's tensor(s): {parameter or buffer name: value}."""
-    if key == "prompt_embeddings" and hasattr(model, "prefix"):
-        n = value.shape[0]
-        P = value.reshape(n, -1, 2, model.prefix.P_k.shape[-1]).permute(1, 2, 0, 3)  # (L, 2, n, d)
-        return {"prefix.P_k": P[:, 0], "prefix.P_v": P[:, 1]}
-    if key == "prompt_embeddings":
-        return {"soft_prompt.P": value}
-    if key.startswith("base_model.vera_"):
-        return {"vera_shared." + key.rsplit(".", 1)[1]: value}
-    name = key.removeprefix(MODEL).removeprefix("base_model.")
-    for theirs, mine in SUFFIXES.items():
-        if name.endswith(theirs):
-            module = name[: -len(theirs)]
-            if theirs == ".ia3_l":
-                value = ia3_vector(model, module, value)
-            return {module + mine: value}
+    ours = method.from_peft_model_tensor(model, key, value)
+    if ours is not None:
+        return ours
+    name = key.removeprefix(_MODEL).removeprefix("base_model.")
+    for mine, theirs in method.peft_names.items():
+        if name.endswith("." + theirs):
+            module = name[: -len(theirs) - 1]
+            return {f"{module}.{mine}": method.from_peft(model, module, mine, value)}
     return {name: value}  # the head: <head>.weight / <head>.bias
 
 
-def ia3_vector(model: nn.Module, name: str, value: torch.Tensor) -> torch.Tensor:
-    """peft's ia3_l as our l: GPT-2's c_attn vector also covers the queries, which must be 1."""
-    layer = dict(model.named_modules()).get(name)
-    if not isinstance(layer, IA3):
-        raise ValueError(f"this (IA)³ adapter scales {name}, which peft_edu's (IA)³ (the paper's "
-                         "keys, values and FFN inputs) does not")
-    value = value.flatten()
-    if layer.skip and not torch.all(value[: layer.skip] == 1):
-        raise ValueError(f"this (IA)³ adapter scales the queries of {name}; peft_edu's scales keys and values only")
-    return value[layer.skip:]
-
-
-def tensor_named(model: nn.Module, name: str) -> torch.Tensor:
+def _tensor_named(model: nn.Module, name: str) -> torch.Tensor:
     try:
         return model.get_parameter(name)
     except AttributeError:
         return model.get_buffer(name)
 
 
-def load_peft(model: nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+def _load_peft(model: nn.Module, tensors: dict[str, torch.Tensor]) -> None:
     """Copy a peft-format state dict into the model's adapter, checking keys and shapes."""
+    info = applied(model)
+    method = protocol(info.method)
     source, expected = {}, {}
     for key, value in tensors.items():
-        source.update(to_ours(model, key, value))
-    for key, value in peft_tensors(model, applied(model)).items():
-        expected.update(to_ours(model, key, value))
-    copy_into(model, source, {name: tensor_named(model, name) for name in expected})
+        source.update(_to_ours(model, method, key, value))
+    for key, value in _peft_tensors(model, info).items():
+        expected.update(_to_ours(model, method, key, value))
+    _copy_into(model, source, {name: _tensor_named(model, name) for name in expected})

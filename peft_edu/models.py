@@ -125,15 +125,15 @@ def _task_of(model: nn.Module) -> str:
 
 
 def hf_dims(cfg) -> dict[str, int]:
-    """d_model, n_layers, n_heads, n_kv_heads, d_ff and head_dim from a Hugging Face config:
-    the one place the app reads a model's dimensions."""
+    """d_model, n_layers, n_heads, n_kv_heads, d_ff, head_dim and vocab from a Hugging Face
+    config: the one place the app reads a model's dimensions."""
     d = cfg.hidden_size
     heads = cfg.num_attention_heads
     kv = getattr(cfg, "num_key_value_heads", None) or heads  # grouped-query attention
     d_ff = getattr(cfg, "intermediate_size", None) or getattr(cfg, "n_inner", None) or 4 * d
     head_dim = getattr(cfg, "head_dim", None) or d // heads
     return {"d_model": d, "n_layers": cfg.num_hidden_layers, "n_heads": heads, "n_kv_heads": kv,
-            "d_ff": d_ff, "head_dim": head_dim}
+            "d_ff": d_ff, "head_dim": head_dim, "vocab": cfg.vocab_size}
 
 
 def _join(prefix: str, path: str) -> str:

@@ -75,14 +75,21 @@ def test_closed_form_equals_counted(method, family, request):
     assert peft_edu.trainable_parameters(model) == closed_form(method, model.config)
 
 
+def _bert_base_arch():
+    """BERT-base / RoBERTa-base dimensions (12 layers, d 768, FFN 3072), from its config alone."""
+    from peft_edu.models import arch_from_config, hf_config
+
+    return arch_from_config(hf_config("roberta-base"))
+
+
 def test_module_closed_forms_match_the_papers():
-    assert prompt_tuning.model_params(768, prompt_tuning.Config(n_tokens=20)) == 20 * 768
-    assert prefix_tuning.model_params(768, 12, prefix_tuning.Config(n_tokens=10)) == 10 * 12 * 2 * 768
-    assert adapter.layer_params(768, 768, adapter.Config(bottleneck=64)) == 2 * 768 * 64 + 768 + 64
-    assert adapter.model_params(768, 12, adapter.Config(bottleneck=64, train_layer_norm=False)) == 12 * 2 * 99_136  # 2·768·64 + 768 + 64 = 99,136
+    arch = _bert_base_arch()
+    assert prompt_tuning.model_params(arch, prompt_tuning.Config(n_tokens=20)) == 15_360  # 20 · 768
+    assert prefix_tuning.model_params(arch, prefix_tuning.Config(n_tokens=10)) == 184_320  # 10 · 12 · 2 · 768
+    assert adapter.layer_params(768, 768, adapter.Config(bottleneck=64)) == 99_136  # 2·768·64 + 768 + 64
+    assert adapter.model_params(arch, adapter.Config(bottleneck=64, train_layer_norm=False)) == 2_379_264  # 12·2·99,136
     assert ia3.layer_params(768, 768, ia3.Config()) == 768
-    assert ia3.layer_params(768, 3072, ia3.Config(), feedforward=True) == 3072
-    assert ia3.model_params(768, 3072, 12) == 12 * (768 + 768 + 3072)
+    assert ia3.model_params(arch, ia3.Config()) == 55_296  # 12 · (768 + 768 + 3072)
     for module in (prompt_tuning, prefix_tuning):
         with pytest.raises(ValueError, match="per"):
             module.layer_params(10, 10, module.Config())

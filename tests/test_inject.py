@@ -5,14 +5,14 @@ checks use grouped-query attention, so k_proj / v_proj are narrower than q_proj:
 closed forms must use each layer's own shape.
 """
 import copy
+import dataclasses
 
 import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForSequenceClassification
 
 import peft_edu
-from peft_edu.methods import adapter, ia3, prefix_tuning, prompt_tuning
-from peft_edu.methods.layers import linear_shape
+from peft_edu.methods import ia3
 from tests.test_lora_family import randomize_adapters, tiny_bert
 
 D, HEADS, KV_HEADS, LAYERS, D_FF, VOCAB = 32, 4, 2, 2, 48, 50
@@ -39,26 +39,45 @@ def tiny_mistral(seed: int = 0) -> MistralForSequenceClassification:
 IDS = torch.randint(1, VOCAB, (2, 6), generator=torch.Generator().manual_seed(1))
 
 
+# Closed forms written out for the tiny Llama (REFERENCE.md table), head frozen (causal LM).
+# Default LoRA targets q_proj (32 -> 32) and v_proj (32 -> D_KV = 16), r = 2, in each of 2 layers.
+EXPECTED_LLAMA = {
+    "lora": LAYERS * (2 * (D + D) + 2 * (D + D_KV)),  # r (d_in + d_out) per layer: 2 · (128 + 96) = 448
+    "lora_plus": 448, "delta_lora": 448, "qlora": 448,  # LoRA's layer
+    "lora_fa": LAYERS * (2 * D + 2 * D_KV),  # r · d_out: 2 · (64 + 32) = 192
+    "dora": 448 + LAYERS * (D + D_KV),  # + m (d_out): 448 + 96 = 544
+    "vera": LAYERS * ((D + 2) + (D_KV + 2)),  # d_out + r: 2 · (34 + 18) = 104
+    "ia3": LAYERS * (2 * D_KV + D_FF),  # l_k, l_v (d_kv) and l_ff (d_ff): 2 · 80 = 160
+    "prompt_tuning": 3 * D,  # n · d = 96
+    "prefix_tuning": 3 * LAYERS * 2 * D_KV,  # n · L · 2 · d_kv = 192
+    "adapter": LAYERS * (2 * (2 * D * 4 + D + 4) + 2 * D),  # 2 adapters (2dm + d + m) + 2 RMSNorm gains: 1,296
+}
+
+
 def expected_llama_trainable(model, method: str) -> int:
-    """Independent closed forms (REFERENCE.md table) for the tiny Llama, head frozen."""
-    if method in LORA_FAMILY:
-        shapes = [linear_shape(model.get_submodule(n).base) for n in peft_edu.applied(model).arch.targets]
-        return sum(peft_edu.layer_params(method, d_out, d_in, r=2) for d_out, d_in in shapes)
-    if method == "ia3":
-        return ia3.model_params(D_KV, D_FF, LAYERS)
-    if method == "prompt_tuning":
-        return prompt_tuning.model_params(D, prompt_tuning.Config(n_tokens=3))
-    if method == "prefix_tuning":
-        return prefix_tuning.model_params(D_KV, LAYERS, prefix_tuning.Config(n_tokens=3))
-    if method == "adapter":
-        return adapter.model_params(D, LAYERS, adapter.Config(bottleneck=4), rms_norm=True)
-    return sum(p.numel() for p in model.parameters())  # full
+    if method == "full":
+        return sum(p.numel() for p in model.parameters())
+    return EXPECTED_LLAMA[method]
 
 
 @pytest.mark.parametrize("method", CONFIGS)
 def test_llama_closed_form_counts(method):
     model = peft_edu.apply(tiny_llama(), method, **CONFIGS[method])
     assert peft_edu.trainable_parameters(model) == expected_llama_trainable(model, method)
+
+
+@pytest.mark.parametrize("method", [m for m in CONFIGS if m != "full"])
+def test_model_params_protocol_equals_counted(method):
+    """Every module's model_params(arch, cfg) (or the protocol's default, layer_params over the
+    targets) gives what the built model counts, with the config-only Arch of the same model."""
+    from peft_edu.methods import protocol
+    from peft_edu.models import arch_from_config
+
+    model = peft_edu.apply(tiny_llama(), method, **CONFIGS[method])
+    info = peft_edu.applied(model)
+    arch = arch_from_config(model.config, "causal_lm")
+    arch = dataclasses.replace(arch, targets=info.arch.targets)
+    assert protocol(method).model_params(arch, info.config) == peft_edu.trainable_parameters(model)
 
 
 def test_llama_lora_shapes_follow_grouped_query_attention():

@@ -199,7 +199,7 @@ def test_lora_fa_freezes_A(family):
 
 def test_lora_plus_param_groups(family):
     model = peft_edu.apply(make(family), "lora_plus", r=R)
-    groups = lora_plus.param_groups(model, lr=1e-3, ratio=16)
+    groups = lora_plus.param_groups(model, 1e-3, lora_plus.Config(r=R, ratio=16))
     Bs = {id(m.B) for m in model.modules() if isinstance(m, LoRALinear)}
     assert {id(p) for p in groups[1]["params"]} == Bs and groups[1]["lr"] == pytest.approx(16e-3)
     assert groups[0]["lr"] == 1e-3 and not Bs & {id(p) for p in groups[0]["params"]}

@@ -11,7 +11,8 @@ import pytest
 import peft_edu
 from ui.nav import TOOL_PAGES
 from peft_edu import METHODS
-from peft_edu.inject import make_config, method_module
+from peft_edu.methods import protocol
+from peft_edu.models import arch_from_config, hf_config
 from peft_edu.sizing.memory import full_finetune_bytes
 from peft_edu.methods.lora import Config as LoRAConfig, scaling
 from peft_edu.quiz import BankError, default_bank, load_bank
@@ -76,8 +77,8 @@ def _from_check(check: dict) -> float:
         per = peft_edu.layer_params(method, check["d_out"], check["d_in"], r=check["r"])
         return per * check["per_layer"] * check["layers"]
     assert formula == "model_params", formula
-    cfg = make_config(method, **check.get("config", {}))
-    return method_module(method).model_params(**check["args"], cfg=cfg)
+    spec = protocol(method)  # a whole model: its config's dimensions, through models.arch_from_config
+    return spec.model_params(arch_from_config(hf_config(check["model"])), spec.config(**check.get("config", {})))
 
 
 # Static numeric questions without a `check` table, recomputed from independent sources.

@@ -37,11 +37,14 @@ class RunConfig:
     targets: str | None = None  # targets of methods that wrap linear layers ("query,value", "all-linear"); None = default
 
     def knobs(self) -> dict[str, object]:
-        """The method's own settings for this run, by Config field name."""
+        """The method's settings worth naming in a run's label: its size knob, and every other
+        knob that differs from the paper's default (seeds aside), by Config field name."""
         if self.config is None:
             return {}
+        size, paper = METHODS[self.method].size_knob, type(self.config)()
         return {f.name: getattr(self.config, f.name) for f in dataclasses.fields(self.config)
-                if f.name not in SEED_FIELDS}
+                if f.name not in SEED_FIELDS
+                and (f.name == size or getattr(self.config, f.name) != getattr(paper, f.name))}
 
     def check(self) -> None:
         """Raise ValueError naming the first invalid setting and its valid range."""

@@ -54,7 +54,8 @@ def block_stages(method: str, size: int | None = None, block: int = 0) -> list[S
     from peft_edu.methods.adapter import Adapter
     from peft_edu.methods.ia3 import IA3
 
-    config = {"bottleneck": size} if method == "adapter" and size else {}
+    knob = peft_edu.METHODS[method].size_knob
+    config = {knob: size} if knob and size else {}
     model = peft_edu.apply(build_preset(BLOCK_MODEL, meta=True), method, train_head=False, **config)
     arch = model.peft_edu_applied.arch
     stages, scales = [], {}  # scales: base path -> the (IA)³ scale wrapped around it

@@ -9,37 +9,16 @@ a tiny model with 30 steps, not which method wins on a large one.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-
-import torch
-from torch import nn
 
 import peft_edu
 from peft_edu.lessons.core import Run, one_thread
-from peft_edu.lessons.train import adam, fit
-from peft_edu.lessons.transformer import LR, TASK_B, TinyBert, ce_on, pretrained, task_batch
+from peft_edu.lessons.train import fit, method_adam, method_after_step
+from peft_edu.lessons.transformer import LR, TASK_B, TinyBert, ce_on, lesson_model, pretrained, task_batch
 from peft_edu.registry import METHODS
 
 STEPS = 30  # optimizer steps per method: twelve runs must fit in a few seconds of a 2-core CPU
-
-#: Size knobs of the race. One rank for the whole LoRA family, so the curves differ by method
-#: only; VeRA gets r = d (its paper needs a large rank); Delta-LoRA's W starts moving early
-#: because the run is 30 steps long, not the paper's thousands (paper: K = 500).
-RACE_CONFIG: dict[str, dict] = {
-    "full": {},
-    "lora": {"r": 4, "alpha": 4.0},
-    "lora_fa": {"r": 4, "alpha": 4.0},
-    "vera": {"r": 16},
-    "delta_lora": {"r": 4, "alpha": 4.0, "start_step": 10},
-    "lora_plus": {"r": 4, "alpha": 4.0, "ratio": 16.0},
-    "dora": {"r": 4, "alpha": 4.0},
-    "qlora": {"r": 4, "alpha": 4.0},
-    "prompt_tuning": {"n_tokens": 4},
-    "prefix_tuning": {"n_tokens": 4},
-    "adapter": {"bottleneck": 4},
-    "ia3": {},
-}
-
 
 @dataclass(frozen=True)
 class RaceResult:
@@ -49,7 +28,7 @@ class RaceResult:
     loss: list[float]  # cross-entropy before each step, steps 0..n
     trainable: int  # trainable parameters, head included
     trainable_without_head: int  # what the method itself adds or unfreezes
-    config: dict  # the knobs used
+    config: dict  # the knobs that differ from the method's defaults
 
 
 @dataclass(frozen=True)
@@ -61,34 +40,25 @@ class Race:
     caption: str  # one sentence on the task
 
 
-def _optimizer(method: str, model: nn.Module, lr: float, config: dict) -> torch.optim.Optimizer:
-    if method == "lora_plus":
-        from peft_edu.methods import lora_plus
-
-        return adam(model, lr, lora_plus.param_groups(model, lr, config["ratio"]))
-    return adam(model, lr)
-
-
-def _after_step(method: str, model: nn.Module):
-    if method != "delta_lora":
-        return None
-    from peft_edu.methods import delta_lora
-
-    return lambda step: delta_lora.after_step(model)
-
-
 def race_one(method: str, steps: int = STEPS, lr: float = LR) -> RaceResult:
-    """Adapt the pretrained tiny BERT to task B with ``method`` (knobs from RACE_CONFIG)."""
-    if method not in RACE_CONFIG:
-        raise ValueError(f"unknown method {method!r}; choose one of: {', '.join(RACE_CONFIG)}")
-    config = RACE_CONFIG[method]
+    """Adapt the pretrained tiny BERT to task B with ``method``, with the knobs of its module's
+    ``LESSON`` (the LoRA family all at r = 4, so the curves differ by method only)."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of: {', '.join(METHODS)}")
     with one_thread():
-        model = peft_edu.apply(pretrained(), method, train_head=True, **config)
+        model = lesson_model(method)
         head = sum(p.numel() for p in model.classifier.parameters())
         trainable = peft_edu.trainable_parameters(model)
         run = fit(Run(method, ()), model, ce_on(*task_batch(TASK_B, seed=1)), steps,
-                  _optimizer(method, model, lr, config), after_step=_after_step(method, model))
-    return RaceResult(method, run.loss, trainable, trainable - head, dict(config))
+                  method_adam(model, lr), after_step=method_after_step(model))
+    return RaceResult(method, run.loss, trainable, trainable - head, changed_knobs(model.peft_edu_applied.config))
+
+
+def changed_knobs(config) -> dict:
+    """The knobs of ``config`` that differ from the method's defaults (the paper's)."""
+    default = type(config)()
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
+            if getattr(config, f.name) != getattr(default, f.name)}
 
 
 def race(methods: tuple[str, ...] = tuple(METHODS), steps: int = STEPS, lr: float = LR) -> Race:
@@ -121,9 +91,8 @@ def _plain(latex: str) -> str:
 
 def _layer_count(key: str) -> str:
     """Trainable parameters on one 1000×1000 linear layer, or why there is no such number."""
-    size = {"r": 8} if METHODS[key].size_knob == "r" else {}
-    if key == "adapter":
-        size = {"bottleneck": 8}
+    knob = METHODS[key].size_knob
+    size = {knob: 8} if knob else {}
     try:
         return f"{peft_edu.layer_params(key, 1000, 1000, **size):,}"
     except ValueError:

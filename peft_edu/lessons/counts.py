@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from peft_edu.lessons import lowrank, transformer
-from peft_edu.lessons.explainer import DELTA_LORA_K, check_size, knob_of, uses_transformer
+from peft_edu.lessons.explainer import check_size, knob_of, uses_transformer
 from peft_edu.lessons.toy import ToyTask, make_toy
+from peft_edu.methods import protocol
 from peft_edu.registry import get_method
 
 BIG = 1000  # the page's example layer is BIG × BIG
-PER_MODEL = ("prompt_tuning", "prefix_tuning")  # layer_params raises for these: counted per model
 LAB_MODEL = "all-MiniLM-L6-v2"  # the live lab's pretrained model (peft_edu.models presets)
 
 
@@ -78,7 +78,7 @@ def _layer_row(method: str, size: int, d_out: int, d_in: int, label: str, counte
     knob = knob_of(method)
     trainable = layer_params(method, d_out, d_in, **knob.config(size))
     values = {"d_{out}": d_out, "d_{in}": d_in, "d": d_out, knob.symbol: size}
-    frozen = 0 if method == "full" else d_out * d_in
+    frozen = 0 if get_method(method).family == "baseline" else d_out * d_in  # full FT freezes nothing
     return CountRow(label, trainable, frozen, _with_result(method, values, trainable), counted)
 
 
@@ -86,8 +86,7 @@ def _layer_row(method: str, size: int, d_out: int, d_in: int, label: str, counte
 def counted_toy_layer(method: str, size: int | None) -> int:
     """Build the animation's toy model and count the adapted layer's trainable parameters
     (its own bias excluded: no method's formula counts biases)."""
-    extra = {"start_step": DELTA_LORA_K} if method == "delta_lora" else {}
-    layer = lowrank.adapted_layer(lowrank.build(method, size, make_toy(), **extra))
+    layer = lowrank.adapted_layer(lowrank.build(method, size, make_toy()))
     return sum(p.numel() for name, p in layer.named_parameters() if p.requires_grad and name != "bias")
 
 
@@ -115,7 +114,7 @@ def _model_row(method: str, size: int, model: str, label: str) -> CountRow:
     c = _model_counts(model, method, tuple(knob_of(method).config(size).items()))
     d, n_layers = _dims(model)
     formula = ""
-    if method in PER_MODEL:
+    if protocol(method).per_model:
         formula = _with_result(method, {"n": size, "d": d, "L": n_layers}, c["trainable_without_head"])
     return CountRow(label, c["trainable_without_head"], c["base_total"] - c["head_params"], formula,
                     c["trainable_without_head"])
@@ -125,7 +124,7 @@ def page_counts(method: str, size: int) -> list[CountRow]:
     """The rows of the method page's count panel at slider value ``size``."""
     check_size(method, size)
     knob = knob_of(method)
-    if method in PER_MODEL:
+    if protocol(method).per_model:
         return [_model_row(method, size, LAB_MODEL, f"{LAB_MODEL} (the live lab's model)"),
                 _model_row(method, size, "tiny", "the animation's tiny BERT")]
     big = size if not knob.arg else BIG

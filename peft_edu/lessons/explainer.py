@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from peft_edu.lessons import lowrank, transformer
 from peft_edu.lessons.core import Run
+from peft_edu.methods import protocol
 from peft_edu.registry import METHODS, get_method
 
-DELTA_LORA_K = 20  # Delta-LoRA's start step K in the page run (paper: 500; the run has 80 steps)
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class SizeKnob:
         return {self.arg: value} if self.arg else {}
 
 
-KNOBS = {
+SLIDERS = {  # size knob (MethodSpec.size_knob) -> the page slider
     "r": SizeKnob("r", "Rank r", "r", (1, 2, 4, 8, 16, 32, 64), 4),
     # tiny BERT has 32 positions: [CLS] + 8 words + n virtual tokens must fit
     "n_tokens": SizeKnob("n_tokens", "Virtual tokens n", "n", (1, 2, 4, 8, 16), 4),
@@ -42,12 +42,12 @@ WIDTH_KNOB = SizeKnob("", "Layer width d (a d×d layer)", "d", (16, 64, 256, 100
 
 def knob_of(method: str) -> SizeKnob:
     """The slider of ``method``: its size knob, or the layer width where it has none."""
-    return KNOBS.get(get_method(method).size_knob, WIDTH_KNOB)
+    return SLIDERS.get(get_method(method).size_knob, WIDTH_KNOB)
 
 
 def uses_transformer(method: str) -> bool:
     """True when the page run adapts the tiny BERT rather than the toy MLP layer."""
-    return method in transformer.TRANSFORMER_METHODS
+    return protocol(method).lesson.model == "transformer"
 
 
 def covered() -> tuple[str, ...]:
@@ -70,26 +70,34 @@ def page_run(method: str, size: int | None = None) -> Run:
     size = check_size(method, knob.default if size is None else size)
     run_size = size if knob.arg else None  # the width knob only changes the counts
     if uses_transformer(method):
-        return transformer.transformer_run(method, run_size)
-    if method == "delta_lora":
-        run = lowrank.matrix_run(method, run_size, start_step=DELTA_LORA_K)
-        run.caption += (f" Delta-LoRA moves W by λ·Δ(BA) after every step from K = {DELTA_LORA_K} "
-                        "on (λ = 2), although W gets no gradient.")
-        return run
-    return lowrank.matrix_run(method, run_size)
+        run = transformer.transformer_run(method, run_size)
+    else:
+        run = lowrank.matrix_run(method, run_size)
+    note = protocol(method).lesson.note
+    if note:
+        run.caption += " " + note
+    return run
 
 
 def layer_sources(method: str) -> list[tuple[str, str]]:
     """(title, source code) of the method's module and, for LoRA variants, of the LoRA layer
     they build on: the code that trained in the animation, shown as it is."""
-    import importlib
     import inspect
 
-    module = importlib.import_module(get_method(method).module)
+    module = protocol(method).module
     path = module.__name__.replace(".", "/") + ".py"
     sources = [(path, inspect.getsource(module))]
-    base = getattr(module, "LoRALinear", None)
-    if method != "lora" and base is not None:
-        sources.append(("peft_edu/methods/lora.py: LoRALinear, the layer it builds on",
-                        inspect.getsource(base)))
+    for layer in layers_built_on(module):
+        where = layer.__module__.replace(".", "/") + ".py"
+        sources.append((f"{where}: {layer.__name__}, the layer it builds on", inspect.getsource(layer)))
     return sources
+
+
+def layers_built_on(module) -> list[type]:
+    """Layer classes of other method modules that ``module`` uses (imports or subclasses)."""
+    from torch import nn
+
+    own = module.__name__
+    found = [obj for obj in vars(module).values() if isinstance(obj, type) and issubclass(obj, nn.Module)
+             and obj.__module__.startswith("peft_edu.methods.") and obj.__module__ != own]
+    return list(dict.fromkeys(found))

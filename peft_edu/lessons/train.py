@@ -1,7 +1,8 @@
 """A tiny, deterministic full-batch training loop that records a ``Run``.
 
-Everything a method needs beyond "loss.backward(); opt.step()" is passed in: its own
-optimizer parameter groups (LoRA+) and an after-step hook (Delta-LoRA's update of W).
+Everything a method needs beyond "loss.backward(); opt.step()" comes from its module
+through the method protocol: its optimizer parameter groups (LoRA+) and its after-step
+update (Delta-LoRA's W): ``method_adam`` and ``method_after_step``.
 """
 from __future__ import annotations
 
@@ -19,6 +20,22 @@ def adam(model: nn.Module, lr: float, groups: list[dict] | None = None) -> torch
     """Adam over the trainable parameters, or over the method's own parameter groups."""
     params = groups if groups is not None else [p for p in model.parameters() if p.requires_grad]
     return torch.optim.Adam(params, lr=lr)
+
+
+def method_adam(model: nn.Module, lr: float) -> torch.optim.Optimizer:
+    """Adam over the applied method's own parameter groups (``peft_edu.methods.protocol``)."""
+    from peft_edu.methods import protocol
+
+    info = model.peft_edu_applied
+    return adam(model, lr, protocol(info.method).param_groups(model, lr, info.config))
+
+
+def method_after_step(model: nn.Module) -> Callable[[int], None] | None:
+    """The applied method's after-step update as a ``fit`` hook, or None when it has none."""
+    from peft_edu.methods import protocol
+
+    update = protocol(model.peft_edu_applied.method).after_step
+    return None if update is None else (lambda step: update(model))
 
 
 def fit(run: Run, model: nn.Module, loss_fn: Callable[[nn.Module], torch.Tensor], steps: int,

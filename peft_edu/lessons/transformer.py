@@ -10,8 +10,10 @@ help, but do not solve B. The classifier head trains in every run, as Hugging Fa
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Callable
 
 import torch
 from torch import nn
@@ -19,6 +21,7 @@ from torch import nn
 import peft_edu
 from peft_edu.lessons.core import Run, TensorView, one_thread
 from peft_edu.lessons.train import adam, fit
+from peft_edu.methods import protocol
 
 VOCAB, SEQ = 32, 8  # token ids 2..31 are words; 1 is [CLS], 0 is padding
 TASK_A = ((2, 3, 4, 5, 6, 7, 8, 9), (10, 11, 12, 13, 14, 15, 16, 17))  # "pre-training" groups
@@ -26,8 +29,6 @@ TASK_B = ((2, 3, 4, 5, 6, 7, 10, 11), (8, 9, 12, 13, 14, 15, 16, 17))  # the new
 PRETRAIN_STEPS = 80  # enough for task A to be learned (loss < 0.01)
 STEPS = 40  # adaptation steps of every lesson run
 LR = 0.03  # Adam learning rate of the adaptation runs
-DEFAULT_SIZE = {"prompt_tuning": 4, "prefix_tuning": 4, "adapter": 4}  # n_tokens or bottleneck
-SIZE_ARG = {"prompt_tuning": "n_tokens", "prefix_tuning": "n_tokens", "adapter": "bottleneck"}
 
 
 @dataclass(frozen=True)
@@ -83,65 +84,38 @@ def pretrained(sizes: TinyBert = TinyBert()) -> nn.Module:
         return copy.deepcopy(_pretrained(sizes))
 
 
-def _head() -> TensorView:
-    return TensorView("head", "classifier (trains too)", "trainable", "classes", "d")
+def _head_view(model: nn.Module) -> tuple[TensorView, Callable[[], torch.Tensor]]:
+    return TensorView("head", "classifier (trains too)", "trainable", "classes", "d"), lambda: model.classifier.weight
 
 
-def _setup(method: str, model: nn.Module) -> tuple[tuple[TensorView, ...], callable]:
-    """Which tensors of the applied model to draw, and how to read them."""
-    head = lambda: {"head": model.classifier.weight}  # noqa: E731 - tiny reader, reads clearer inline
-    if method == "prompt_tuning":
-        emb = model.get_input_embeddings().weight
-        views = (TensorView("E", "E (token embeddings)", "frozen", "vocab", "d"),
-                 TensorView("P", "P (virtual tokens)", "trainable", "n", "d"), _head())
-        return views, lambda: {"E": emb, "P": model.soft_prompt.P, **head()}
-    if method == "prefix_tuning":
-        views = tuple(TensorView(f"{kind}{layer}", f"P_{kind[1]} layer {layer}", "trainable", "n", "d")
-                      for layer in range(model.config.num_hidden_layers) for kind in ("Pk", "Pv"))
-        pf = model.prefix
-        return views + (_head(),), lambda: {**{f"Pk{i}": pf.P_k[i] for i in range(len(pf.P_k))},
-                                           **{f"Pv{i}": pf.P_v[i] for i in range(len(pf.P_v))}, **head()}
-    if method == "adapter":
-        return _adapter_setup(model, head)
-    if method == "ia3":
-        return _ia3_setup(model, head)
-    raise ValueError(f"no transformer lesson for {method!r}; choose one of: {', '.join(TRANSFORMER_METHODS)}")
+def transformer_methods() -> tuple[str, ...]:
+    """Methods whose page run adapts the tiny BERT (their module's ``LESSON.model``)."""
+    return tuple(k for k in peft_edu.METHODS if protocol(k).lesson.model == "transformer")
 
 
-def _adapter_setup(model: nn.Module, head):
-    """The two adapters of block 0: after attention and after the feed-forward layer."""
-    block = model.bert.encoder.layer[0]
-    att, ffn = block.attention.output.dense.adapter, block.output.dense.adapter
-    views = (TensorView("Wd_att", "W_down (after attention)", "trainable", "m", "d"),
-             TensorView("Wu_att", "W_up (after attention)", "trainable", "d", "m"),
-             TensorView("Wd_ffn", "W_down (after FFN)", "trainable", "m", "d"),
-             TensorView("Wu_ffn", "W_up (after FFN)", "trainable", "d", "m"), _head())
-    return views, lambda: {"Wd_att": att.W_down, "Wu_att": att.W_up, "Wd_ffn": ffn.W_down,
-                           "Wu_ffn": ffn.W_up, **head()}
-
-
-def _ia3_setup(model: nn.Module, head):
-    """l_k, l_v and l_ff of every block (vectors, drawn as columns)."""
-    views, readers = [], {}
-    for i, block in enumerate(model.bert.encoder.layer):
-        for name, module, rows in (("l_k", block.attention.self.key, "d"), ("l_v", block.attention.self.value, "d"),
-                                   ("l_ff", block.output.dense, "d_ff")):
-            views.append(TensorView(f"{name}{i}", f"{name} block {i}", "trainable", rows, "1"))
-            readers[f"{name}{i}"] = module.l
-    return tuple(views) + (_head(),), lambda: {**readers, **head()}
-
-
-TRANSFORMER_METHODS = ("prompt_tuning", "prefix_tuning", "adapter", "ia3")
+def lesson_model(method: str, size: int | None = None) -> nn.Module:
+    """The pretrained tiny BERT with ``method`` applied: its ``LESSON`` config, the size knob
+    set to ``size`` when given. The head trains, as peft does for sequence classification."""
+    options = dataclasses.asdict(protocol(method).lesson.config)
+    knob = peft_edu.METHODS[method].size_knob
+    if knob and size is not None:
+        options[knob] = size
+    return peft_edu.apply(pretrained(), method, train_head=True, **options)
 
 
 def transformer_run(method: str, size: int | None = None, steps: int = STEPS, lr: float = LR,
                     n_frames: int = 21) -> Run:
     """Adapt the pretrained tiny BERT to task B with ``method``; record its tensors."""
-    if method not in TRANSFORMER_METHODS:
-        raise ValueError(f"no transformer lesson for {method!r}; choose one of: {', '.join(TRANSFORMER_METHODS)}")
-    config = {SIZE_ARG[method]: size or DEFAULT_SIZE[method]} if method in SIZE_ARG else {}
-    model = peft_edu.apply(pretrained(), method, train_head=True, **config)
-    views, record = _setup(method, model)
+    if method not in transformer_methods():
+        raise ValueError(f"no transformer lesson for {method!r}; choose one of: {', '.join(transformer_methods())}")
+    model = lesson_model(method, size)
+    watched = protocol(method).watch(model)
+    head, read_head = _head_view(model)
+    views = (*(TensorView(w.name, w.title, w.role, w.rows, w.cols) for w in watched), head)
+
+    def record() -> dict[str, torch.Tensor]:
+        return {**{w.name: w.read() for w in watched}, "head": read_head()}
+
     run = Run(method, views, loss_label="loss (cross-entropy)",
               caption=f"Toy task: a {TinyBert().n_layers}-block BERT of width {TinyBert().d_model}, "
                       f"trained on task A, adapts to task B (128 sequences of {SEQ} tokens, Adam, lr {LR}).")

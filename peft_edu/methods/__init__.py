@@ -36,9 +36,60 @@ Optional (``protocol`` supplies the default):
     Called right after every ``optimizer.step()``. Default: nothing to do.
 ``default_targets(arch) -> tuple[str, ...]``
     Targets when ``apply`` gets none. Default: ``arch.default_targets`` (as peft).
+``LESSON: LessonDefaults``
+    The method page's tiny real run: on which model ("layer": the toy MLP's first layer;
+    "transformer": the tiny pretrained BERT) and with which Config (the page's size
+    slider overrides the size knob). Default: the toy layer with ``Config()``.
+``watch(model) -> list[Watched]``
+    The tensors the method page draws, step by step, of the applied model.
+``PER_MODEL: bool``
+    True when the method adds parameters per model, not per layer (``layer_params``
+    raises). Default: False.
+``activation_profile(shape, cfg, targets) -> ActivationProfile``
+    What the method makes autograd keep for the backward pass in each layer of a
+    transformer (``peft_edu.sizing.profile``: ``shape`` is its ``ModelShape``, ``targets``
+    the adapted layers as the calculator's generic names q, k, v, o, mlp). The calculator's
+    activation memory comes from it. Default: none; the calculator leaves the method out,
+    saying so.
+``TRAINS_BASE: bool``
+    True when the method trains the base model's own weights (full fine-tuning): none stay
+    frozen, so none can be stored in 4 bits, and the saved result is the whole model.
+    Default: False.
+``NF4_BASE: bool``
+    True when the frozen base's block linear layers are stored in NF4 (QLoRA), whatever
+    precision the rest trains in. Default: False.
 ``PEFT_NAMES: dict[str, str]``
     peft tensor suffix for each of the layer's tensors (``{"A": "lora_A.weight"}``), for
-    the methods Hugging Face peft has; see ``peft_edu.export``.
+    the methods Hugging Face peft has; see ``peft_edu.export``. The method's layers are
+    the modules that hold all of these tensors. Default: none.
+
+Optional, for ``peft_edu.export`` (adapters on disk):
+
+``SAVED_AS: str``
+    "peft" (Hugging Face peft's format, as the registry's ``hf_peft_type``), "peft_edu"
+    (our own: every trainable tensor under its own name), "merged" (our own: W + ΔW of
+    every adapted layer) or "model" (no adapter: the whole model is the result).
+    Default: "peft" where the registry names a peft_type, else "peft_edu".
+``PEFT_PREFIX: str``
+    peft's key prefix for tensors inside the model. Default "base_model.model." (peft's
+    tuner wraps the model); prompt learning leaves it unwrapped: "base_model.".
+``peft_config(cfg, arch, model) -> dict``
+    The method's own keys of peft's adapter_config.json. Default: none.
+``peft_options(config) -> dict | None``
+    ``apply()`` options (without targets, train_head) read from a peft adapter_config.json,
+    or None when the file is not this method's. Only the method a peft_type reads back
+    as has it: LoRA-FA, LoRA+ and QLoRA save as plain "LORA", which reads as LoRA.
+``to_peft(model, module, name) -> Tensor`` / ``from_peft(model, module, name, value) -> Tensor``
+    Tensor ``name`` of layer ``module`` in peft's layout, and back (checking what ours
+    cannot hold). Default: the tensor as it is.
+``peft_model_tensors(model) -> dict[str, Tensor]``
+    peft's tensors that belong to the whole model, not to one layer, by peft key (VeRA's
+    shared pair, the prompt). Default: none.
+``from_peft_model_tensor(model, key, value) -> dict[str, Tensor] | None``
+    One such peft tensor as ours, {parameter or buffer name: value}; None for any other key.
+``zero_delta(layer) -> None``
+    For "merged" methods: set the layer's own update to zero once the merged W sits in
+    its base. Required when SAVED_AS is "merged".
 
 Each module's docstring names the paper (arXiv id) and gives the formula; the layer code
 is shown to learners on the method's page, so it is written to be read.
@@ -63,6 +114,27 @@ class LabDefaults:
 
 
 @dataclass(frozen=True)
+class LessonDefaults:
+    """A method's tiny real run on its page and in the Compare race."""
+
+    model: str = "layer"  # "layer": the toy MLP's first layer; "transformer": the tiny pretrained BERT
+    config: object = None  # the Config of the run (None = Config()); the page slider sets the size knob
+    note: str = ""  # one sentence added to the run's caption
+
+
+@dataclass(frozen=True)
+class Watched:
+    """One tensor the method page draws during its real run."""
+
+    name: str  # key of the tensor in every snapshot
+    title: str  # shown above the matrix
+    role: str  # "frozen", "trainable", "delta" (derived from trainable ones) or "moving" (no gradient)
+    rows: str  # what the rows index ("d_out", "r", ...)
+    cols: str  # what the columns index ("1" for a vector drawn as a column)
+    read: Callable[[], object]  # the tensor now (a torch.Tensor)
+
+
+@dataclass(frozen=True)
 class Method:
     """A method module seen through the protocol, with the optional parts filled in."""
 
@@ -81,6 +153,34 @@ class Method:
     def lab(self) -> LabDefaults:
         lab = self.module.LAB
         return lab if lab.config is not None else dataclasses.replace(lab, config=self.Config())
+
+    @property
+    def lesson(self) -> LessonDefaults:
+        lesson = getattr(self.module, "LESSON", LessonDefaults())
+        return lesson if lesson.config is not None else dataclasses.replace(lesson, config=self.Config())
+
+    @property
+    def per_model(self) -> bool:
+        return bool(getattr(self.module, "PER_MODEL", False))
+
+    def watch(self, model) -> list[Watched]:
+        return list(self.module.watch(model))
+
+    @property
+    def trains_base(self) -> bool:
+        return bool(getattr(self.module, "TRAINS_BASE", False))
+
+    @property
+    def nf4_base(self) -> bool:
+        return bool(getattr(self.module, "NF4_BASE", False))
+
+    def activation_profile(self, shape, cfg, targets: tuple[str, ...]):
+        """The method's ``ActivationProfile``; a method without one has no activation model."""
+        own = getattr(self.module, "activation_profile", None)
+        if own is None:
+            raise ValueError(f"{self.key} has no activation-memory model (its module defines no "
+                             "activation_profile)")
+        return own(shape, cfg, tuple(targets))
 
     @property
     def peft_names(self) -> dict[str, str]:
@@ -123,6 +223,52 @@ class Method:
     def after_step(self) -> Callable | None:
         """The method's after-step update, or None when it has none."""
         return getattr(self.module, "after_step", None)
+
+    # ------------------------------------------------------------ export (adapters on disk)
+    @property
+    def peft_type(self) -> str | None:
+        """Hugging Face peft's peft_type (the registry's), or None where peft lacks the method."""
+        from peft_edu.registry import get_method
+
+        return get_method(self.key).hf_peft_type
+
+    @property
+    def saved_as(self) -> str:
+        return getattr(self.module, "SAVED_AS", "peft" if self.peft_type else "peft_edu")
+
+    @property
+    def peft_prefix(self) -> str:
+        return getattr(self.module, "PEFT_PREFIX", "base_model.model.")
+
+    def peft_config(self, cfg, arch, model) -> dict:
+        own = getattr(self.module, "peft_config", None)
+        return own(cfg, arch, model) if own is not None else {}
+
+    def peft_options(self, config: dict) -> dict | None:
+        own = getattr(self.module, "peft_options", None)
+        return own(config) if own is not None else None
+
+    def to_peft(self, model, module: str, name: str):
+        own = getattr(self.module, "to_peft", None)
+        return own(model, module, name) if own is not None else getattr(model.get_submodule(module), name)
+
+    def from_peft(self, model, module: str, name: str, value):
+        own = getattr(self.module, "from_peft", None)
+        return own(model, module, name, value) if own is not None else value
+
+    def peft_model_tensors(self, model) -> dict:
+        own = getattr(self.module, "peft_model_tensors", None)
+        return own(model) if own is not None else {}
+
+    def from_peft_model_tensor(self, model, key: str, value) -> dict | None:
+        own = getattr(self.module, "from_peft_model_tensor", None)
+        return own(model, key, value) if own is not None else None
+
+    def zero_delta(self, layer) -> None:
+        own = getattr(self.module, "zero_delta", None)
+        if own is None:  # a merged file cannot be loaded into this method's layers
+            raise TypeError(f"{self.key} is saved merged but has no zero_delta(layer)")
+        own(layer)
 
 
 @lru_cache(maxsize=None)

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from peft_edu.methods import LabDefaults
+from peft_edu.methods import LabDefaults, LessonDefaults, Watched
 from peft_edu.models import arch_of
 
 #: the block's two layer norms, per family (block-relative names), trained when train_layer_norm
@@ -34,6 +34,7 @@ ACTIVATIONS = {"gelu": F.gelu, "relu": F.relu}
 
 
 USES_TARGETS = False  # it adds its own modules; no linear layer is wrapped
+SAVED_AS = "peft_edu"  # peft has no Houlsby adapter: our own format, every trainable tensor by name
 
 
 @dataclass(frozen=True)
@@ -114,3 +115,19 @@ def inject(model: nn.Module, cfg: Config, arch=None) -> None:
             model.set_submodule(arch.block_path(i, rel), WithAdapter(base, adapter))
         for rel in NORMS[arch.family] if cfg.train_layer_norm else ():
             model.get_submodule(arch.block_path(i, rel)).requires_grad_(True)
+
+
+# ---------------------------------------------------------------- the method page
+LESSON = LessonDefaults("transformer", Config(bottleneck=4))
+
+
+def watch(model: nn.Module) -> list[Watched]:
+    """The two adapters of block 0: after attention and after the feed-forward layer."""
+    arch = model.peft_edu_applied.arch
+    views = []
+    for where, rel in (("att", arch.o), ("ffn", arch.ffn_out)):
+        adapter = model.get_submodule(arch.block_path(0, rel)).adapter
+        label = "attention" if where == "att" else "FFN"
+        views += [Watched(f"Wd_{where}", f"W_down (after {label})", "trainable", "m", "d", lambda a=adapter: a.W_down),
+                  Watched(f"Wu_{where}", f"W_up (after {label})", "trainable", "d", "m", lambda a=adapter: a.W_up)]
+    return views

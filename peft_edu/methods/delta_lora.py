@@ -20,11 +20,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from peft_edu.methods import LabDefaults, lora
-from peft_edu.methods.layers import base_weight, wrap_targets
+from peft_edu.methods import LabDefaults, LessonDefaults, Watched, lora
+from peft_edu.methods.layers import base_weight, first_target, wrap_targets
 from peft_edu.methods.lora import LoRALinear
 
 USES_TARGETS = True
+SAVED_AS = "merged"  # peft has no Delta-LoRA, and W itself moved: a file holds W + ΔW per layer
 
 
 @dataclass(frozen=True)
@@ -83,3 +84,29 @@ def after_step(model: nn.Module) -> None:
     for layer in model.modules():
         if isinstance(layer, DeltaLoRALinear):
             layer.after_step()
+
+
+def zero_delta(layer: DeltaLoRALinear) -> None:
+    """B A = 0, now and before the last step: W, loaded from a merged file, is the whole layer."""
+    with torch.no_grad():
+        layer.B.zero_()
+        layer.B_prev.zero_()
+
+
+# ---------------------------------------------------------------- the method page
+K_LESSON = 20  # the page run has 80 steps, not the paper's thousands: W starts moving at step 20
+LESSON = LessonDefaults("layer", Config(r=4, alpha=4.0, start_step=K_LESSON),
+                        note=f"Delta-LoRA moves W by λ·Δ(BA) after every step from K = {K_LESSON} on "
+                             "(λ = 2), although W gets no gradient.")
+
+
+def watch(model: nn.Module) -> list[Watched]:
+    """W (it moves without a gradient), B, A, the low-rank path and how far W has moved."""
+    layer = first_target(model)
+    W = base_weight(layer.base)
+    W0 = W.detach().clone()  # W at the start of the run
+    return [Watched("W", "W (no gradient)", "moving", "d_out", "d_in", lambda: W),
+            Watched("B", "B", "trainable", "d_out", "r", lambda: layer.B),
+            Watched("A", "A", "trainable", "r", "d_in", lambda: layer.A),
+            Watched("dW", "(α/r)·B·A", "delta", "d_out", "d_in", layer.delta_weight),
+            Watched("W_moved", "W − W₀ (moved by λ·Δ(BA))", "moving", "d_out", "d_in", lambda: W - W0)]

@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from peft_edu.methods import LabDefaults, lora
-from peft_edu.methods.layers import base_weight, wrap_targets
+from peft_edu.methods import LabDefaults, LessonDefaults, Watched, lora
+from peft_edu.methods.layers import base_weight, first_target, wrap_targets
 from peft_edu.methods.lora import LoRALinear
 
 USES_TARGETS = True
@@ -82,3 +82,25 @@ class DoRALinear(LoRALinear):
 
 def inject(model: nn.Module, cfg: Config, arch) -> None:
     wrap_targets(model, arch.targets, lambda base: DoRALinear(base, cfg))
+
+
+# ---------------------------------------------------------------- on disk (peft_edu.export)
+def peft_config(cfg: Config, arch, model: nn.Module) -> dict:
+    """peft's LoraConfig with ``use_dora``: in peft, DoRA is an option of LoRA."""
+    return {**lora.peft_config(cfg, arch, model), "use_dora": True}
+
+
+def peft_options(config: dict) -> dict | None:
+    """LoRA's options from a peft LoraConfig with ``use_dora``; None for a plain LoRA one."""
+    return lora.peft_options({**config, "use_dora": False}) if config.get("use_dora") else None
+
+
+LESSON = LessonDefaults("layer", Config(r=4, alpha=4.0))  # alpha = r: scaling 1
+
+
+def watch(model: nn.Module) -> list[Watched]:
+    """LoRA's W0, B and A, the magnitude m, and ΔW = W' − W0."""
+    layer = first_target(model)
+    views = [v for v in lora.watch(model) if v.name != "dW"]
+    return views + [Watched("m", "m (magnitude)", "trainable", "d_out", "1", lambda: layer.m),
+                    Watched("dW", "ΔW = W′ − W₀", "delta", "d_out", "d_in", layer.delta_weight)]

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from peft_edu.methods import LabDefaults
+from peft_edu.methods import LabDefaults, Watched
 
 USES_TARGETS = False  # nothing is wrapped: the whole model trains
+SAVED_AS = "model"  # no adapter: every weight changed, the whole model is the result
 
 
 @dataclass(frozen=True)
@@ -39,3 +40,12 @@ def model_params(arch, cfg: Config) -> int:
 def inject(model: nn.Module, cfg: Config, arch) -> None:
     """Unfreeze everything: apply() froze the base, full fine-tuning trains all of it."""
     model.requires_grad_(True)
+
+
+# ---------------------------------------------------------------- the method page
+def watch(model: nn.Module) -> list[Watched]:
+    """The first linear layer's W (it trains) and how far it has moved."""
+    layer = next(m for m in model.modules() if isinstance(m, nn.Linear))
+    W0 = layer.weight.detach().clone()
+    return [Watched("W", "W", "trainable", "d_out", "d_in", lambda: layer.weight),
+            Watched("dW", "ΔW = W − W₀", "delta", "d_out", "d_in", lambda: layer.weight - W0)]

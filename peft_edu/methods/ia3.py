@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from transformers.pytorch_utils import Conv1D
 
-from peft_edu.methods import LabDefaults
+from peft_edu.methods import LabDefaults, LessonDefaults, Watched
 from peft_edu.models import arch_of
 
 @dataclass(frozen=True)
@@ -123,3 +123,49 @@ def inject(model: nn.Module, cfg: Config, arch=None) -> None:
         raise ValueError("(IA)³ is already applied to this model")
     for name, side, skip in placement(arch):
         model.set_submodule(name, IA3(model.get_submodule(name), side, skip))
+
+
+# ---------------------------------------------------------------- on disk (peft_edu.export)
+def peft_config(cfg: Config, arch, model: nn.Module) -> dict:
+    """peft's IA3Config keys: the wrapped layers, and which of them scale inputs (the FFN's)."""
+    layers = {name: m for name, m in model.named_modules() if isinstance(m, IA3)}
+    return {"target_modules": list(layers), "fan_in_fan_out": arch.fan_in_fan_out, "init_ia3_weights": True,
+            "feedforward_modules": [name for name, m in layers.items() if m.side == "in"]}
+
+
+def peft_options(config: dict) -> dict:
+    return {}  # no knobs: the placement is the paper's
+
+
+def to_peft(model: nn.Module, module: str, name: str) -> torch.Tensor:
+    """peft's ia3_l: the whole vector (ones over GPT-2's queries), a column (d_out, 1) when it
+    scales outputs (k, v), a row (1, d_in) when it scales inputs (the FFN)."""
+    layer = model.get_submodule(module)
+    return layer.scale().view((-1, 1) if layer.side == "out" else (1, -1))
+
+
+def from_peft(model: nn.Module, module: str, name: str, value: torch.Tensor) -> torch.Tensor:
+    """peft's ia3_l as our l; peft can scale layers (and GPT-2's queries) that ours leaves alone."""
+    layer = dict(model.named_modules()).get(module)
+    if not isinstance(layer, IA3):
+        raise ValueError(f"this (IA)³ adapter scales {module}, which peft_edu's (IA)³ (the paper's "
+                         "keys, values and FFN inputs) does not")
+    value = value.flatten()
+    if layer.skip and not torch.all(value[: layer.skip] == 1):
+        raise ValueError(f"this (IA)³ adapter scales the queries of {module}; peft_edu's scales keys and values only")
+    return value[layer.skip:]
+
+
+# ---------------------------------------------------------------- the method page
+LESSON = LessonDefaults("transformer")
+
+
+def watch(model: nn.Module) -> list[Watched]:
+    """l_k, l_v and l_ff of every block (vectors, drawn as columns)."""
+    arch = model.peft_edu_applied.arch
+    views = []
+    for i in range(arch.n_layers):
+        for name, rel, rows in (("l_k", arch.k, "d"), ("l_v", arch.v, "d"), ("l_ff", arch.ffn_out, "d_ff")):
+            layer = model.get_submodule(arch.block_path(i, rel))
+            views.append(Watched(f"{name}{i}", f"{name} block {i}", "trainable", rows, "1", lambda m=layer: m.l))
+    return views

@@ -58,6 +58,11 @@ def factory_kwargs(layer: nn.Module) -> dict:
     return {"device": layer.weight.device, "dtype": layer.weight.dtype}
 
 
+def first_target(model: nn.Module) -> nn.Module:
+    """The first layer ``apply`` adapted (the one a method page draws)."""
+    return model.get_submodule(model.peft_edu_applied.arch.targets[0])
+
+
 def sum_over_targets(layer_params: Callable, arch, cfg) -> int:
     """The default ``model_params``: ``layer_params`` summed over the adapted layers."""
     return sum(layer_params(d_out, d_in, cfg) for d_out, d_in in arch.target_shapes())

@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from peft_edu.methods import LabDefaults
-from peft_edu.methods.layers import base_weight, factory_kwargs, linear_shape, wrap_targets
+from peft_edu.methods import LabDefaults, LessonDefaults, Watched
+from peft_edu.methods.layers import base_weight, factory_kwargs, first_target, linear_shape, wrap_targets
 
 USES_TARGETS = True  # apply(targets=...) picks the linear layers this method wraps
 PEFT_NAMES = {"A": "lora_A.weight", "B": "lora_B.weight"}  # Hugging Face peft's tensor names
@@ -107,3 +107,32 @@ class LoRALinear(nn.Module):
 def inject(model: nn.Module, cfg: Config, arch) -> None:
     """Wrap every layer named in ``arch.targets`` in a ``LoRALinear``."""
     wrap_targets(model, arch.targets, lambda base: LoRALinear(base, cfg))
+
+
+# ---------------------------------------------------------------- on disk (peft_edu.export)
+def peft_config(cfg: Config, arch, model: nn.Module) -> dict:
+    """peft's LoraConfig keys (peft_edu.export); LoRA-FA, LoRA+ and QLoRA save the same."""
+    return {"target_modules": list(arch.targets), "fan_in_fan_out": arch.fan_in_fan_out, "bias": "none",
+            "r": cfg.r, "lora_alpha": cfg.alpha, "lora_dropout": cfg.dropout, "use_rslora": cfg.use_rslora,
+            "use_dora": False, "init_lora_weights": True}
+
+
+def peft_options(config: dict) -> dict | None:
+    """Our Config's values from a peft LoraConfig; None for DoRA's (``use_dora``)."""
+    if config.get("use_dora"):
+        return None
+    return {"r": config["r"], "alpha": float(config["lora_alpha"]), "dropout": config.get("lora_dropout", 0.0),
+            "use_rslora": config.get("use_rslora", False)}
+
+
+# ---------------------------------------------------------------- the method page
+LESSON = LessonDefaults("layer", Config(r=4, alpha=4.0))  # alpha = r: scaling 1 at every rank
+
+
+def watch(model: nn.Module) -> list[Watched]:
+    """What the method page draws of the first adapted layer: W0, B, A and ΔW."""
+    layer = first_target(model)
+    return [Watched("W0", "W₀", "frozen", "d_out", "d_in", lambda: base_weight(layer.base)),
+            Watched("B", "B", "trainable", "d_out", "r", lambda: layer.B),
+            Watched("A", "A", "trainable", "r", "d_in", lambda: layer.A),
+            Watched("dW", "ΔW = delta_weight()", "delta", "d_out", "d_in", layer.delta_weight)]

@@ -9,15 +9,17 @@ Trainable per layer: r · d_out.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from torch import nn
 
-from peft_edu.methods import LabDefaults, lora
+from peft_edu.methods import LabDefaults, LessonDefaults, lora
 from peft_edu.methods.lora import LoRALinear
 
 USES_TARGETS = True
 PEFT_NAMES = lora.PEFT_NAMES  # saved as plain LoRA (A is saved too: it is part of ΔW)
+peft_config = lora.peft_config  # a LoraConfig: peft reads the file back as plain LoRA
 
 
 @dataclass(frozen=True)
@@ -38,3 +40,12 @@ def inject(model: nn.Module, cfg: Config, arch) -> None:
     for layer in model.modules():
         if isinstance(layer, LoRALinear):
             layer.A.requires_grad_(False)  # A stays a random projection (§3)
+
+
+LESSON = LessonDefaults("layer", Config(r=4, alpha=4.0))  # alpha = r: scaling 1
+
+
+def watch(model: nn.Module) -> list:
+    """LoRA's tensors, with A drawn frozen: it keeps its random init."""
+    return [dataclasses.replace(v, title="A (random, fixed)", role="frozen") if v.name == "A" else v
+            for v in lora.watch(model)]

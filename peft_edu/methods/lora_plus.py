@@ -13,11 +13,12 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from peft_edu.methods import LabDefaults, lora
+from peft_edu.methods import LabDefaults, LessonDefaults, lora
 from peft_edu.methods.lora import LoRALinear
 
 USES_TARGETS = True
 PEFT_NAMES = lora.PEFT_NAMES  # saved as plain LoRA: the ratio only changed the optimizer
+peft_config = lora.peft_config  # a LoraConfig: peft reads the file back as plain LoRA
 
 
 @dataclass(frozen=True)
@@ -54,3 +55,7 @@ def param_groups(model: nn.Module, lr: float, cfg: Config) -> list[dict]:
         {"params": [p for p in trainable if id(p) not in B_ids], "lr": lr},  # A (and the head)
         {"params": [p for p in trainable if id(p) in B_ids], "lr": lr * ratio},  # B
     ]
+
+
+LESSON = LessonDefaults("layer", Config(r=4, alpha=4.0))  # alpha = r: scaling 1
+watch = lora.watch  # the layer is LoRA's; only the optimizer differs

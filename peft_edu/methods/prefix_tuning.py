@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from transformers import DynamicCache
 
-from peft_edu.methods import LabDefaults
+from peft_edu.methods import LabDefaults, LessonDefaults, Watched
 from peft_edu.models import arch_of
 from peft_edu.methods.prompt_tuning import call_kwargs, ones_in_front
 
@@ -126,3 +126,47 @@ def inject(model: nn.Module, cfg: Config, arch=None) -> None:
     device = model.get_input_embeddings().weight.device
     model.prefix = Prefix(n_layers, cfg.n_tokens, kv_heads, head_dim, cfg, device)
     model.prefix.hook = model.register_forward_pre_hook(prepend_prefix, with_kwargs=True)
+
+
+# ---------------------------------------------------------------- on disk (peft_edu.export)
+PEFT_PREFIX = "base_model."  # peft's prompt learning leaves the model unwrapped (no ".model")
+
+
+def peft_config(cfg: Config, arch, model: nn.Module) -> dict:
+    """peft's PrefixTuningConfig keys; keys and values have n_kv_heads under grouped-query attention."""
+    heads, head_dim = model.prefix.n_heads, model.prefix.head_dim
+    return {"num_virtual_tokens": cfg.n_tokens, "num_layers": arch.n_layers, "token_dim": heads * head_dim,
+            "num_attention_heads": heads, "num_transformer_submodules": 1, "prefix_projection": False,
+            "encoder_hidden_size": arch.d_model}
+
+
+def peft_options(config: dict) -> dict:
+    if config.get("prefix_projection"):
+        raise ValueError("prefix tuning with prefix_projection=True (an MLP) is not supported; use False")
+    return {"n_tokens": config["num_virtual_tokens"]}
+
+
+def peft_model_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
+    """peft's one prompt_embeddings (n, L·2·d): per token, layer by layer, keys then values."""
+    P = torch.stack([model.prefix.P_k, model.prefix.P_v], dim=1)  # (L, 2, n, d)
+    return {"prompt_embeddings": P.permute(2, 0, 1, 3).reshape(P.shape[2], -1)}
+
+
+def from_peft_model_tensor(model: nn.Module, key: str, value: torch.Tensor) -> dict[str, torch.Tensor] | None:
+    if key != "prompt_embeddings":
+        return None
+    P = value.reshape(value.shape[0], -1, 2, model.prefix.P_k.shape[-1]).permute(1, 2, 0, 3)  # (L, 2, n, d)
+    return {"prefix.P_k": P[:, 0], "prefix.P_v": P[:, 1]}
+
+
+# ---------------------------------------------------------------- the method page
+PER_MODEL = True  # n · L · 2 · d for the whole model: layer_params has no meaning here
+LESSON = LessonDefaults("transformer", Config(n_tokens=4))
+
+
+def watch(model: nn.Module) -> list[Watched]:
+    """The trained prefix keys P_k and values P_v of every layer."""
+    prefix = model.prefix
+    return [Watched(f"{kind}{i}", f"P_{kind[1]} layer {i}", "trainable", "n", "d",
+                    lambda P=P, i=i: P[i])
+            for i in range(prefix.P_k.shape[0]) for kind, P in (("Pk", prefix.P_k), ("Pv", prefix.P_v))]

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from peft_edu.methods import LabDefaults
+from peft_edu.methods import LabDefaults, LessonDefaults, Watched
 from peft_edu.models import arch_of
 
 
@@ -125,3 +125,38 @@ def inject(model: nn.Module, cfg: Config, arch=None) -> None:
     embedding = model.get_input_embeddings()
     model.soft_prompt = SoftPrompt(initial_prompt(embedding, cfg))
     model.soft_prompt.hook = model.register_forward_pre_hook(prepend_prompt, with_kwargs=True)
+
+
+# ---------------------------------------------------------------- on disk (peft_edu.export)
+PEFT_PREFIX = "base_model."  # peft's prompt learning leaves the model unwrapped (no ".model")
+
+
+def peft_config(cfg: Config, arch, model: nn.Module) -> dict:
+    """peft's PromptTuningConfig keys: peft rebuilds its prompt encoder from the model's shape."""
+    return {"num_virtual_tokens": cfg.n_tokens, "num_layers": arch.n_layers, "token_dim": arch.d_model,
+            "num_attention_heads": arch.n_heads, "num_transformer_submodules": 1, "prompt_tuning_init": "RANDOM"}
+
+
+def peft_options(config: dict) -> dict:
+    return {"n_tokens": config["num_virtual_tokens"]}
+
+
+def peft_model_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {"prompt_embeddings": model.soft_prompt.P}  # (n, d), as it is
+
+
+def from_peft_model_tensor(model: nn.Module, key: str, value: torch.Tensor) -> dict[str, torch.Tensor] | None:
+    return {"soft_prompt.P": value} if key == "prompt_embeddings" else None
+
+
+# ---------------------------------------------------------------- the method page
+PER_MODEL = True  # n · d for the whole model: layer_params has no meaning here
+# tiny BERT has 32 positions: [CLS] + 8 words + n virtual tokens must fit
+LESSON = LessonDefaults("transformer", Config(n_tokens=4))
+
+
+def watch(model: nn.Module) -> list[Watched]:
+    """The frozen token embeddings E beside the trained virtual tokens P."""
+    E = model.get_input_embeddings().weight
+    return [Watched("E", "E (token embeddings)", "frozen", "vocab", "d", lambda: E),
+            Watched("P", "P (virtual tokens)", "trainable", "n", "d", lambda: model.soft_prompt.P)]

@@ -12,6 +12,7 @@ would need the 4-bit weights to be quantized again.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -19,12 +20,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from peft_edu import nf4
-from peft_edu.methods import LabDefaults, lora
-from peft_edu.methods.layers import base_weight, linear_modules, linear_shape
+from peft_edu.methods import LabDefaults, LessonDefaults, lora
+from peft_edu.methods.layers import base_weight, first_target, linear_modules, linear_shape
 from peft_edu.methods.lora import LoRALinear
 
 USES_TARGETS = True
 PEFT_NAMES = lora.PEFT_NAMES  # saved as plain LoRA; the base is quantized again on loading
+peft_config = lora.peft_config  # a LoraConfig (blocksize and double_quant stay in our metadata)
 
 
 @dataclass(frozen=True)
@@ -114,3 +116,13 @@ def inject(model: nn.Module, cfg: Config, arch) -> None:
 def storage_bytes(model: nn.Module) -> int:
     """Bytes of all NF4-stored weights in ``model``."""
     return sum(m.storage_bytes() for m in model.modules() if isinstance(m, NF4Linear))
+
+
+LESSON = LessonDefaults("layer", Config(r=4, alpha=4.0))  # alpha = r: scaling 1
+
+
+def watch(model: nn.Module) -> list:
+    """LoRA's tensors; W0 is read back from its 4-bit codes."""
+    layer = first_target(model)
+    return [dataclasses.replace(v, title="W₀ (NF4, dequantized)", read=layer.base.weight) if v.name == "W0" else v
+            for v in lora.watch(model)]

@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from peft_edu.methods import LabDefaults, lora
-from peft_edu.methods.layers import factory_kwargs, linear_shape, wrap_targets
+from peft_edu.methods import LabDefaults, LessonDefaults, Watched, lora
+from peft_edu.methods.layers import factory_kwargs, first_target, linear_shape, wrap_targets
 
 USES_TARGETS = True
 PEFT_NAMES = {"b": "vera_lambda_b", "d": "vera_lambda_d"}  # + base_model.vera_A / vera_B once
@@ -112,3 +112,43 @@ def inject(model: nn.Module, cfg: Config, arch) -> None:
                         cfg.projection_seed, **like)
     model.vera_shared = shared  # registered once, at the root: moves with .to(), saved once
     wrap_targets(model, arch.targets, lambda base: VeRALinear(base, shared, cfg))
+
+
+# ---------------------------------------------------------------- on disk (peft_edu.export)
+def peft_config(cfg: Config, arch, model: nn.Module) -> dict:
+    """peft's VeraConfig keys; ``save_projection``: the shared pair is in the file too."""
+    return {"target_modules": list(arch.targets), "fan_in_fan_out": arch.fan_in_fan_out, "bias": "none",
+            "r": cfg.r, "d_initial": cfg.d_initial, "projection_prng_key": cfg.projection_seed,
+            "save_projection": True, "vera_dropout": cfg.dropout}
+
+
+def peft_options(config: dict) -> dict:
+    """Our Config's values from a peft VeraConfig."""
+    return {"r": config["r"], "d_initial": config.get("d_initial", 0.1),
+            "projection_seed": config.get("projection_prng_key", 0), "dropout": config.get("vera_dropout", 0.0)}
+
+
+def peft_model_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The shared pair, once per model: peft keeps it on its tuner, hence ``base_model.`` alone."""
+    return {"base_model.vera_A": model.vera_shared.vera_A, "base_model.vera_B": model.vera_shared.vera_B}
+
+
+def from_peft_model_tensor(model: nn.Module, key: str, value: torch.Tensor) -> dict[str, torch.Tensor] | None:
+    if not key.startswith("base_model.vera_"):
+        return None
+    return {"vera_shared." + key.rsplit(".", 1)[1]: value}
+
+
+# ---------------------------------------------------------------- the method page
+LESSON = LessonDefaults("layer", Config(r=16))  # the Compare race: r = d of the tiny BERT (VeRA needs a large r)
+
+
+def watch(model: nn.Module) -> list[Watched]:
+    """W0, the shared random B and A (frozen), the trained vectors d and b, and ΔW."""
+    layer = first_target(model)
+    return [Watched("W0", "W₀", "frozen", "d_out", "d_in", lambda: layer.base.weight),
+            Watched("B", "B (shared, random)", "frozen", "d_out", "r", lambda: layer.B),
+            Watched("A", "A (shared, random)", "frozen", "r", "d_in", lambda: layer.A),
+            Watched("d", "d", "trainable", "r", "1", lambda: layer.d),
+            Watched("b", "b", "trainable", "d_out", "1", lambda: layer.b),
+            Watched("dW", "ΔW = delta_weight()", "delta", "d_out", "d_in", layer.delta_weight)]

@@ -17,41 +17,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from peft_edu.methods import protocol
+from peft_edu.sizing.profile import ActivationProfile, ModelShape
+
+__all__ = ["LSE_BYTES", "ActivationProfile", "ActivationSetup", "ModelShape", "activation_bytes",
+           "activation_profile", "layer_activation_bytes"]
+
 LSE_BYTES = 4  # a fused kernel keeps one fp32 log-sum-exp per head and query
-
-
-@dataclass(frozen=True)
-class ModelShape:
-    """The dimensions of a decoder or encoder transformer that set its memory."""
-
-    n_layers: int  # L: transformer blocks
-    d_model: int  # h: hidden size
-    n_heads: int  # a: attention heads
-    n_kv_heads: int  # key/value heads (= n_heads without grouped-query attention)
-    d_ff: int  # f: feed-forward inner size
-    vocab: int  # V: vocabulary size
-    gated_mlp: bool = False  # SwiGLU MLP (Llama, Mistral): gate, up and down projections
-    lm_head: bool = True  # the loss needs logits over the vocabulary (language models)
-
-    def __post_init__(self) -> None:
-        for name in ("n_layers", "d_model", "n_heads", "n_kv_heads", "d_ff", "vocab"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.d_model % self.n_heads:
-            raise ValueError(f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})")
-        if self.n_heads % self.n_kv_heads:
-            raise ValueError(f"n_heads ({self.n_heads}) must be divisible by n_kv_heads ({self.n_kv_heads})")
-
-    @property
-    def kv_dim(self) -> int:
-        """Width of K and V: n_kv_heads · head_dim (d_model without grouped-query attention)."""
-        return self.d_model // self.n_heads * self.n_kv_heads
-
-    def linear_params_per_layer(self) -> int:
-        """Weights of one block's linear layers (biases left out): the ones NF4 quantizes."""
-        h, f = self.d_model, self.d_ff
-        attention = h * h + 2 * h * self.kv_dim + h * h  # q, k, v, o
-        return attention + (3 if self.gated_mlp else 2) * h * f
 
 
 @dataclass(frozen=True)
@@ -69,83 +41,16 @@ class ActivationSetup:
             raise ValueError(f"batch and seq must be >= 1, got {self.batch} and {self.seq}")
 
 
-@dataclass(frozen=True)
-class ActivationProfile:
-    """What a method makes autograd keep in each layer, beyond the frozen model's own needs."""
+def activation_profile(method: str, shape: ModelShape, targets: tuple[str, ...] = ("q", "v"),
+                       **config) -> ActivationProfile:
+    """Which tensors ``method`` adds to the frozen model's saved activations.
 
-    attn_in: bool  # input of q/k/v kept (one of them has a trainable weight or LoRA A)
-    o_in: bool  # input of the attention output projection kept
-    mlp_in: bool  # input of the MLP's first projection(s) kept
-    down_in: bool  # input of the MLP's down projection kept
-    extra_per_token: int = 0  # further values kept per token and layer (LoRA's A·x, ...)
-    extra_input_tokens: int = 0  # prompt tuning makes every sequence longer
-    extra_kv_tokens: int = 0  # prefix tuning adds keys and values in every layer
-
-
-ALL_TARGETS = ("q", "k", "v", "o", "mlp")
-LOW_RANK = ("lora", "lora_plus", "delta_lora", "qlora", "dora", "lora_fa", "vera")
-
-
-def _module_outs(shape: ModelShape, target: str) -> list[int]:
-    """d_out of each linear layer behind a target name."""
-    h, f = shape.d_model, shape.d_ff
-    outs = {"q": [h], "k": [shape.kv_dim], "v": [shape.kv_dim], "o": [h]}
-    outs["mlp"] = [f, f, h] if shape.gated_mlp else [f, h]
-    return outs[target]
-
-
-def _low_rank_profile(method: str, shape: ModelShape, r: int, targets: tuple[str, ...]) -> ActivationProfile:
-    """LoRA family. x is kept when A trains (not LoRA-FA, not VeRA); A·x (r values) always;
-    DoRA also keeps the base output and the LoRA output (2·d_out) for m's gradient (as in
-    Hugging Face peft); VeRA keeps Λ_d's input A·x (r) and Λ_b's input (d_out)."""
-    unknown = set(targets) - set(ALL_TARGETS)
-    if unknown or not targets:
-        raise ValueError(f"targets must be a non-empty subset of {ALL_TARGETS}, got {targets}")
-    outs = [d for t in targets for d in _module_outs(shape, t)]
-    keeps_x = method not in ("lora_fa", "vera")
-    extra = r * len(outs)
-    if method == "dora":
-        extra += 2 * sum(outs)
-    if method == "vera":
-        extra += sum(outs)
-    return ActivationProfile(
-        attn_in=keeps_x and bool({"q", "k", "v"} & set(targets)),
-        o_in=keeps_x and "o" in targets,
-        mlp_in=keeps_x and "mlp" in targets,
-        down_in=keeps_x and "mlp" in targets,
-        extra_per_token=extra,
-    )
-
-
-def activation_profile(
-    method: str,
-    shape: ModelShape,
-    r: int = 8,
-    targets: tuple[str, ...] = ("q", "v"),
-    n_tokens: int = 20,
-    bottleneck: int = 64,
-) -> ActivationProfile:
-    """Which tensors each method adds to the frozen model's saved activations.
-
-    full: every linear input. LoRA family: see ``_low_rank_profile``. Houlsby adapters:
-    per adapter its input (h) and the bottleneck before/after the non-linearity (2m), two
-    adapters per layer. (IA)³: the unscaled k, v (2·h_kv) and FFN activation (f).
-    Prompt tuning: n more tokens everywhere. Prefix tuning: n more keys and values.
+    The method's module says it (``activation_profile`` in ``peft_edu.methods.<method>``);
+    ``config`` are the method's Config fields (``r=8``, ``n_tokens=20``, ...), ``targets`` the
+    adapted layers as generic names (q, k, v, o, mlp) for the methods that wrap layers.
     """
-    if method == "full":
-        return ActivationProfile(True, True, True, True)
-    if method in LOW_RANK:
-        return _low_rank_profile(method, shape, r, tuple(targets))
-    none = dict(attn_in=False, o_in=False, mlp_in=False, down_in=False)
-    if method == "adapter":
-        return ActivationProfile(**none, extra_per_token=2 * (shape.d_model + 2 * bottleneck))
-    if method == "ia3":
-        return ActivationProfile(**none, extra_per_token=2 * shape.kv_dim + shape.d_ff)
-    if method == "prompt_tuning":
-        return ActivationProfile(**none, extra_input_tokens=n_tokens)
-    if method == "prefix_tuning":
-        return ActivationProfile(**none, extra_kv_tokens=n_tokens)
-    raise ValueError(f"no activation model for method {method!r}")
+    spec = protocol(method)
+    return spec.activation_profile(shape, spec.config(**config), tuple(targets))
 
 
 def layer_activation_bytes(shape: ModelShape, prof: ActivationProfile, setup: ActivationSetup, p: float) -> float:

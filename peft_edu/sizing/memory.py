@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from peft_edu.sizing.activations import ActivationSetup, ModelShape, activation_bytes, activation_profile
+from peft_edu.methods import protocol
+from peft_edu.sizing.activations import ActivationSetup, activation_bytes, activation_profile
+from peft_edu.sizing.profile import ModelShape
 
 GB = 1e9  # memory figures are shown in decimal gigabytes, like GPU spec sheets
 GPU_SIZES_GB = (24, 40, 80)  # common cards: RTX 4090 / A100-40GB / A100-H100-80GB
@@ -24,9 +26,22 @@ __all__ = [
     "ModelShape", "ParamCounts", "Precision", "adapter_file_bytes", "backward_working_bytes",
     "dropout_mask_values", "fits",
     "full_finetune_bytes",
-    "gradient_bytes", "nf4_bits_per_weight", "optimizer_bytes", "precision", "training_memory",
-    "weight_bytes",
+    "gradient_bytes", "hf_shape", "nf4_bits_per_weight", "optimizer_bytes", "precision",
+    "training_memory", "weight_bytes",
 ]
+
+
+# --- the model ------------------------------------------------------------------------
+
+
+def hf_shape(cfg, task: str) -> ModelShape:
+    """The memory model's view of the model a Hugging Face config describes, for ``task``.
+
+    The dimensions come from ``peft_edu.models`` (``arch_from_config`` and ``hf_dims``), the
+    one place a config is read, so the counts and the memory model see the same model."""
+    from peft_edu.models import arch_from_config, hf_dims
+
+    return ModelShape.from_arch(arch_from_config(cfg, task), hf_dims(cfg)["vocab"])
 
 
 @dataclass(frozen=True)
@@ -198,18 +213,22 @@ def training_memory(
     prec: Precision,
     setup: ActivationSetup,
     mask_bytes: float = 1,
-    **knobs,
+    targets: tuple[str, ...] = ("q", "v"),
+    **config,
 ) -> MemoryBreakdown:
     """weights + gradients + optimizer states + activations, as the sum of the terms above.
 
-    ``knobs`` are the method's size knobs (r, targets, n_tokens, bottleneck) that decide
-    which activations are stored (``peft_edu.sizing.activations.activation_profile``).
+    ``targets`` (generic names q, k, v, o, mlp) and ``config`` (the method's Config fields,
+    e.g. ``r=8``) decide which activations are stored
+    (``peft_edu.sizing.activations.activation_profile``).
     ``mask_bytes``: bytes per kept dropout-mask value: 1 on CUDA (a bool mask, as Korthikanti
     et al. assume); PyTorch's CPU dropout keeps its mask in the activation dtype (4 in fp32).
     """
-    if method == "full" and prec.quantized:
-        raise ValueError("full fine-tuning cannot train 4-bit weights; choose 16 or 32 bits")
-    profile = activation_profile(method, shape, **knobs)
+    spec = protocol(method)
+    if spec.trains_base and prec.quantized:  # 4-bit codes have no gradient: a quantized base stays frozen
+        raise ValueError(f"{spec.key} trains the base weights, which cannot be stored in 4 bits; "
+                         "choose 16 or 32 bits")
+    profile = activation_profile(method, shape, targets, **config)
     masks = dropout_mask_values(shape, profile, setup)
     kept = activation_bytes(shape, profile, setup, prec.act_bytes) + (mask_bytes - 1) * masks
     return MemoryBreakdown(
