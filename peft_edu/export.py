@@ -157,15 +157,16 @@ def _method_of(config: dict, metadata: dict, tensors: dict) -> tuple[str, dict]:
         options = method.peft_options(config) if method.peft_type == kind else None
         if options is not None:
             if method.uses_targets:  # the layers that hold the method's first tensor
-                options["targets"] = _modules_with(tensors, "." + next(iter(method.peft_names.values())))
+                suffix = "." + next(iter(method.peft_names.values()))
+                options["targets"] = _modules_with(tensors, method.peft_prefix, suffix)
             return key, {**options, "train_head": bool(heads)}
     supported = dict.fromkeys(protocol(k).peft_type for k in METHODS if protocol(k).saved_as == "peft")
     raise ValueError(f"unsupported peft_type {kind!r}; supported: {', '.join(supported)} "
                      "and peft_edu's own PEFT_EDU")
 
 
-def _modules_with(tensors: dict, suffix: str) -> list[str]:
-    return [k[len(_MODEL):-len(suffix)] for k in tensors if k.startswith(_MODEL) and k.endswith(suffix)]
+def _modules_with(tensors: dict, prefix: str, suffix: str) -> list[str]:
+    return [k[len(prefix):-len(suffix)] for k in tensors if k.startswith(prefix) and k.endswith(suffix)]
 
 
 def _copy_into(model: nn.Module, source: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> None:
@@ -212,12 +213,13 @@ def _own_tensors(model: nn.Module, info) -> dict[str, torch.Tensor]:
 
 def _load_merged(model: nn.Module, tensors: dict[str, torch.Tensor]) -> nn.Module:
     """A merged file: each adapted layer's W <- merged W (and its own ΔW <- 0 where wrapped)."""
+    info = applied(model)  # None: a plain model, which the merged weights make the tuned one
     for key, value in tensors.items():
         name, leaf = key.rsplit(".", 1)
         module = model.get_submodule(name)
-        if hasattr(module, "base"):  # the method's layer (every wrapper keeps W0 as .base)
+        if info is not None and name in info.arch.targets:  # a wrapper: merged W into its frozen base
             target = base_weight(module.base)
-            protocol(applied(model).method).zero_delta(module)
+            protocol(info.method).zero_delta(module)
         else:  # a plain layer, or the head: (d_out, d_in) view of W, or the bias
             target = base_weight(module) if leaf == "weight" else getattr(module, leaf)
         _copy_into(model, {key: value}, {key: target})
@@ -262,13 +264,6 @@ def _to_ours(model: nn.Module, method: Method, key: str, value: torch.Tensor) ->
     return {name: value}  # the head: <head>.weight / <head>.bias
 
 
-def _tensor_named(model: nn.Module, name: str) -> torch.Tensor:
-    try:
-        return model.get_parameter(name)
-    except AttributeError:
-        return model.get_buffer(name)
-
-
 def _load_peft(model: nn.Module, tensors: dict[str, torch.Tensor]) -> None:
     """Copy a peft-format state dict into the model's adapter, checking keys and shapes."""
     info = applied(model)
@@ -276,6 +271,7 @@ def _load_peft(model: nn.Module, tensors: dict[str, torch.Tensor]) -> None:
     source, expected = {}, {}
     for key, value in tensors.items():
         source.update(_to_ours(model, method, key, value))
-    for key, value in _peft_tensors(model, info).items():
+    for key, value in _peft_tensors(model, info).items():  # our names of what the file must hold
         expected.update(_to_ours(model, method, key, value))
-    _copy_into(model, source, {name: _tensor_named(model, name) for name in expected})
+    own = {**dict(model.named_buffers()), **dict(model.named_parameters())}  # VeRA's pair is a buffer
+    _copy_into(model, source, {name: own[name] for name in expected})

@@ -31,6 +31,7 @@ class MethodSpec:
     related: tuple[str, ...]  # keys of related methods
     size_knob: str  # the main size knob of the page slider: "r", "n_tokens", "bottleneck" or ""
     hf_peft_type: str | None  # Hugging Face PEFT's peft_type, or None where PEFT has no such method
+    calculator_note: str = ""  # caveat under the calculator's table when this method is shown ("" if none)
 
     @property
     def arxiv_url(self) -> str:
@@ -218,6 +219,8 @@ _SPECS = (
         related=("lora",),
         size_knob="r",
         hf_peft_type=None,
+        calculator_note=("Delta-LoRA also updates W without gradients or optimizer states: "
+                         "counts and memory as LoRA."),
     ),
     MethodSpec(
         key="lora_plus",
@@ -247,6 +250,8 @@ _SPECS = (
         related=("lora",),
         size_knob="r",
         hf_peft_type="LORA",
+        calculator_note=("LoRA+ only changes the learning rates (lr of B = ratio × lr of A): "
+                         "counts and memory as LoRA."),
     ),
     MethodSpec(
         key="dora",
@@ -310,6 +315,7 @@ _SPECS = (
         related=("lora",),
         size_knob="r",
         hf_peft_type="LORA",
+        calculator_note="QLoRA: LoRA on a base whose block linear layers are stored in NF4.",
     ),
     MethodSpec(
         key="prompt_tuning",

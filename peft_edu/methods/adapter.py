@@ -26,6 +26,7 @@ from torch.nn import functional as F
 
 from peft_edu.methods import LabDefaults, LessonDefaults, Watched
 from peft_edu.models import arch_of
+from peft_edu.sizing.profile import ActivationProfile, ModelShape
 
 #: the block's two layer norms, per family (block-relative names), trained when train_layer_norm
 NORMS = {"bert": ("attention.output.LayerNorm", "output.LayerNorm"), "gpt2": ("ln_1", "ln_2"),
@@ -131,3 +132,10 @@ def watch(model: nn.Module) -> list[Watched]:
         views += [Watched(f"Wd_{where}", f"W_down (after {label})", "trainable", "m", "d", lambda a=adapter: a.W_down),
                   Watched(f"Wu_{where}", f"W_up (after {label})", "trainable", "d", "m", lambda a=adapter: a.W_up)]
     return views
+
+
+# ---------------------------------------------------------------- the calculator
+def activation_profile(shape: ModelShape, cfg: Config, targets: tuple[str, ...]) -> ActivationProfile:
+    """Two adapters per layer; each keeps its input (h) and its bottleneck before and after
+    the non-linearity (2m): 2·(h + 2m) values per token. The frozen layers keep nothing."""
+    return ActivationProfile(extra_per_token=2 * (shape.d_model + 2 * cfg.bottleneck))

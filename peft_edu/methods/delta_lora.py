@@ -23,6 +23,7 @@ from torch import nn
 from peft_edu.methods import LabDefaults, LessonDefaults, Watched, lora
 from peft_edu.methods.layers import base_weight, first_target, wrap_targets
 from peft_edu.methods.lora import LoRALinear
+from peft_edu.sizing.profile import ActivationProfile, ModelShape
 
 USES_TARGETS = True
 SAVED_AS = "merged"  # peft has no Delta-LoRA, and W itself moved: a file holds W + ΔW per layer
@@ -110,3 +111,9 @@ def watch(model: nn.Module) -> list[Watched]:
             Watched("A", "A", "trainable", "r", "d_in", lambda: layer.A),
             Watched("dW", "(α/r)·B·A", "delta", "d_out", "d_in", layer.delta_weight),
             Watched("W_moved", "W − W₀ (moved by λ·Δ(BA))", "moving", "d_out", "d_in", lambda: W - W0)]
+
+
+# ---------------------------------------------------------------- the calculator
+def activation_profile(shape: ModelShape, cfg: Config, targets: tuple[str, ...]) -> ActivationProfile:
+    """LoRA's tensors: W's update after the step reads B and A, nothing saved by autograd."""
+    return lora.activation_profile(shape, cfg, targets)

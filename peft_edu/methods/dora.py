@@ -19,6 +19,7 @@ from torch import nn
 from peft_edu.methods import LabDefaults, LessonDefaults, Watched, lora
 from peft_edu.methods.layers import base_weight, first_target, wrap_targets
 from peft_edu.methods.lora import LoRALinear
+from peft_edu.sizing.profile import ActivationProfile, ModelShape, wrapping_profile
 
 USES_TARGETS = True
 PEFT_NAMES = {**lora.PEFT_NAMES, "m": "lora_magnitude_vector"}  # peft: LORA with use_dora
@@ -104,3 +105,10 @@ def watch(model: nn.Module) -> list[Watched]:
     views = [v for v in lora.watch(model) if v.name != "dW"]
     return views + [Watched("m", "m (magnitude)", "trainable", "d_out", "1", lambda: layer.m),
                     Watched("dW", "ΔW = W′ − W₀", "delta", "d_out", "d_in", layer.delta_weight)]
+
+
+# ---------------------------------------------------------------- the calculator
+def activation_profile(shape: ModelShape, cfg: Config, targets: tuple[str, ...]) -> ActivationProfile:
+    """LoRA's x and A·x, plus for every output feature the base and LoRA outputs (2 values)
+    that m's gradient needs through the column norm (as Hugging Face peft computes it)."""
+    return wrapping_profile(shape, targets, keeps_input=True, per_layer=cfg.r, per_output=2)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from peft_edu.methods import LabDefaults, Watched
+from peft_edu.sizing.profile import ActivationProfile, EVERY_INPUT, ModelShape
 
 USES_TARGETS = False  # nothing is wrapped: the whole model trains
 SAVED_AS = "model"  # no adapter: every weight changed, the whole model is the result
@@ -49,3 +50,12 @@ def watch(model: nn.Module) -> list[Watched]:
     W0 = layer.weight.detach().clone()
     return [Watched("W", "W", "trainable", "d_out", "d_in", lambda: layer.weight),
             Watched("dW", "ΔW = W − W₀", "delta", "d_out", "d_in", lambda: layer.weight - W0)]
+
+
+# ---------------------------------------------------------------- the calculator
+TRAINS_BASE = True  # every base weight trains: none stays frozen (none can be stored in 4 bits)
+
+
+def activation_profile(shape: ModelShape, cfg: Config, targets: tuple[str, ...]) -> ActivationProfile:
+    """Every linear layer's weight trains, so every linear layer keeps its input."""
+    return EVERY_INPUT

@@ -27,6 +27,7 @@ from transformers.pytorch_utils import Conv1D
 
 from peft_edu.methods import LabDefaults, LessonDefaults, Watched
 from peft_edu.models import arch_of
+from peft_edu.sizing.profile import ActivationProfile, ModelShape
 
 @dataclass(frozen=True)
 class Config:
@@ -169,3 +170,10 @@ def watch(model: nn.Module) -> list[Watched]:
             layer = model.get_submodule(arch.block_path(i, rel))
             views.append(Watched(f"{name}{i}", f"{name} block {i}", "trainable", rows, "1", lambda m=layer: m.l))
     return views
+
+
+# ---------------------------------------------------------------- the calculator
+def activation_profile(shape: ModelShape, cfg: Config, targets: tuple[str, ...]) -> ActivationProfile:
+    """Each l's gradient needs what it scales: the unscaled keys and values (2·h_kv values
+    per token) and the FFN activation (f)."""
+    return ActivationProfile(extra_per_token=2 * shape.kv_dim + shape.d_ff)

@@ -21,6 +21,7 @@ from torch import nn
 
 from peft_edu.methods import LabDefaults, LessonDefaults, Watched
 from peft_edu.methods.layers import base_weight, factory_kwargs, first_target, linear_shape, wrap_targets
+from peft_edu.sizing.profile import ActivationProfile, ModelShape, wrapping_profile
 
 USES_TARGETS = True  # apply(targets=...) picks the linear layers this method wraps
 PEFT_NAMES = {"A": "lora_A.weight", "B": "lora_B.weight"}  # Hugging Face peft's tensor names
@@ -136,3 +137,10 @@ def watch(model: nn.Module) -> list[Watched]:
             Watched("B", "B", "trainable", "d_out", "r", lambda: layer.B),
             Watched("A", "A", "trainable", "r", "d_in", lambda: layer.A),
             Watched("dW", "ΔW = delta_weight()", "delta", "d_out", "d_in", layer.delta_weight)]
+
+
+# ---------------------------------------------------------------- the calculator
+def activation_profile(shape: ModelShape, cfg: Config, targets: tuple[str, ...]) -> ActivationProfile:
+    """What training keeps per layer for backward: each wrapped layer's input x (A's
+    gradient needs it) and A·x, r values per token (B's gradient needs it)."""
+    return wrapping_profile(shape, targets, keeps_input=True, per_layer=cfg.r)

@@ -16,6 +16,7 @@ from torch import nn
 
 from peft_edu.methods import LabDefaults, LessonDefaults, lora
 from peft_edu.methods.lora import LoRALinear
+from peft_edu.sizing.profile import ActivationProfile, ModelShape, wrapping_profile
 
 USES_TARGETS = True
 PEFT_NAMES = lora.PEFT_NAMES  # saved as plain LoRA (A is saved too: it is part of ΔW)
@@ -49,3 +50,10 @@ def watch(model: nn.Module) -> list:
     """LoRA's tensors, with A drawn frozen: it keeps its random init."""
     return [dataclasses.replace(v, title="A (random, fixed)", role="frozen") if v.name == "A" else v
             for v in lora.watch(model)]
+
+
+# ---------------------------------------------------------------- the calculator
+def activation_profile(shape: ModelShape, cfg: Config, targets: tuple[str, ...]) -> ActivationProfile:
+    """A is frozen, so the wrapped layer's input x is not kept (the memory LoRA-FA
+    saves); B's gradient still needs A·x, r values per token."""
+    return wrapping_profile(shape, targets, keeps_input=False, per_layer=cfg.r)

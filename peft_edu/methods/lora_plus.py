@@ -15,6 +15,7 @@ from torch import nn
 
 from peft_edu.methods import LabDefaults, LessonDefaults, lora
 from peft_edu.methods.lora import LoRALinear
+from peft_edu.sizing.profile import ActivationProfile, ModelShape
 
 USES_TARGETS = True
 PEFT_NAMES = lora.PEFT_NAMES  # saved as plain LoRA: the ratio only changed the optimizer
@@ -59,3 +60,9 @@ def param_groups(model: nn.Module, lr: float, cfg: Config) -> list[dict]:
 
 LESSON = LessonDefaults("layer", Config(r=4, alpha=4.0))  # alpha = r: scaling 1
 watch = lora.watch  # the layer is LoRA's; only the optimizer differs
+
+
+# ---------------------------------------------------------------- the calculator
+def activation_profile(shape: ModelShape, cfg: Config, targets: tuple[str, ...]) -> ActivationProfile:
+    """Only the learning rates differ from LoRA: the same tensors are kept."""
+    return lora.activation_profile(shape, cfg, targets)

@@ -26,6 +26,7 @@ from transformers import DynamicCache
 from peft_edu.methods import LabDefaults, LessonDefaults, Watched
 from peft_edu.models import arch_of
 from peft_edu.methods.prompt_tuning import call_kwargs, ones_in_front
+from peft_edu.sizing.profile import ActivationProfile, ModelShape
 
 
 USES_TARGETS = False  # it adds its own modules; no linear layer is wrapped
@@ -170,3 +171,9 @@ def watch(model: nn.Module) -> list[Watched]:
     return [Watched(f"{kind}{i}", f"P_{kind[1]} layer {i}", "trainable", "n", "d",
                     lambda P=P, i=i: P[i])
             for i in range(prefix.P_k.shape[0]) for kind, P in (("Pk", prefix.P_k), ("Pv", prefix.P_v))]
+
+
+# ---------------------------------------------------------------- the calculator
+def activation_profile(shape: ModelShape, cfg: Config, targets: tuple[str, ...]) -> ActivationProfile:
+    """n more keys and values in every layer's attention (the queries stay as many)."""
+    return ActivationProfile(extra_kv_tokens=cfg.n_tokens)

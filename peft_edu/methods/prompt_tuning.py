@@ -27,6 +27,7 @@ from torch import nn
 
 from peft_edu.methods import LabDefaults, LessonDefaults, Watched
 from peft_edu.models import arch_of
+from peft_edu.sizing.profile import ActivationProfile, ModelShape
 
 
 USES_TARGETS = False  # it adds its own modules; no linear layer is wrapped
@@ -160,3 +161,9 @@ def watch(model: nn.Module) -> list[Watched]:
     E = model.get_input_embeddings().weight
     return [Watched("E", "E (token embeddings)", "frozen", "vocab", "d", lambda: E),
             Watched("P", "P (virtual tokens)", "trainable", "n", "d", lambda: model.soft_prompt.P)]
+
+
+# ---------------------------------------------------------------- the calculator
+def activation_profile(shape: ModelShape, cfg: Config, targets: tuple[str, ...]) -> ActivationProfile:
+    """n more tokens in every sequence: every activation of the frozen model grows."""
+    return ActivationProfile(extra_input_tokens=cfg.n_tokens)

@@ -23,6 +23,7 @@ from peft_edu import nf4
 from peft_edu.methods import LabDefaults, LessonDefaults, lora
 from peft_edu.methods.layers import base_weight, first_target, linear_modules, linear_shape
 from peft_edu.methods.lora import LoRALinear
+from peft_edu.sizing.profile import ActivationProfile, ModelShape
 
 USES_TARGETS = True
 PEFT_NAMES = lora.PEFT_NAMES  # saved as plain LoRA; the base is quantized again on loading
@@ -126,3 +127,12 @@ def watch(model: nn.Module) -> list:
     layer = first_target(model)
     return [dataclasses.replace(v, title="W₀ (NF4, dequantized)", read=layer.base.weight) if v.name == "W0" else v
             for v in lora.watch(model)]
+
+
+# ---------------------------------------------------------------- the calculator
+NF4_BASE = True  # the frozen block linear layers are stored in NF4, whatever the rest trains in
+
+
+def activation_profile(shape: ModelShape, cfg: Config, targets: tuple[str, ...]) -> ActivationProfile:
+    """LoRA's tensors: the NF4 base is frozen and keeps nothing of its own."""
+    return lora.activation_profile(shape, cfg, targets)

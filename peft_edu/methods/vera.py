@@ -20,6 +20,7 @@ from torch import nn
 
 from peft_edu.methods import LabDefaults, LessonDefaults, Watched, lora
 from peft_edu.methods.layers import factory_kwargs, first_target, linear_shape, wrap_targets
+from peft_edu.sizing.profile import ActivationProfile, ModelShape, wrapping_profile
 
 USES_TARGETS = True
 PEFT_NAMES = {"b": "vera_lambda_b", "d": "vera_lambda_d"}  # + base_model.vera_A / vera_B once
@@ -152,3 +153,10 @@ def watch(model: nn.Module) -> list[Watched]:
             Watched("d", "d", "trainable", "r", "1", lambda: layer.d),
             Watched("b", "b", "trainable", "d_out", "1", lambda: layer.b),
             Watched("dW", "ΔW = delta_weight()", "delta", "d_out", "d_in", layer.delta_weight)]
+
+
+# ---------------------------------------------------------------- the calculator
+def activation_profile(shape: ModelShape, cfg: Config, targets: tuple[str, ...]) -> ActivationProfile:
+    """A and B are frozen random buffers, so x is not kept; Λ_d's input A·x (r values per
+    token) and Λ_b's input (d_out values) are."""
+    return wrapping_profile(shape, targets, keeps_input=False, per_layer=cfg.r, per_output=1)

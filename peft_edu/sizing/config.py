@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from peft_edu.registry import METHODS
+from peft_edu.sizing.profile import TARGETS
 
 CUSTOM = "custom"  # model name meaning "the dimensions below"
-ARCHS = {  # custom architecture -> (label, Hugging Face model_type)
-    "llama": ("Decoder, Llama-style (RMSNorm, SwiGLU MLP, grouped-query attention)", "llama"),
-    "gpt2": ("Decoder, GPT-2-style (LayerNorm, GELU MLP, fused q/k/v)", "gpt2"),
-    "bert": ("Encoder, BERT-style (classifier head)", "bert"),
+ARCHS = {  # custom architecture (a peft_edu.models family) -> (label, Hugging Face model_type, task)
+    "llama": ("Decoder, Llama-style (RMSNorm, SwiGLU MLP, grouped-query attention)", "llama", "causal_lm"),
+    "gpt2": ("Decoder, GPT-2-style (LayerNorm, GELU MLP, fused q/k/v)", "gpt2", "causal_lm"),
+    "bert": ("Encoder, BERT-style (classifier head)", "bert", "seq_cls"),
 }
-TARGETS = ("q", "k", "v", "o", "mlp")  # attention projections and the feed-forward block
 ALL_LINEAR = "all"  # URL value of targets meaning every linear layer (peft's "all-linear")
 BITS = (32, 16, 4)  # weight precision: fp32, bf16 mixed precision, NF4 for QLoRA's base
 
@@ -49,6 +49,8 @@ NUMBERS = {
     "lr": ("layer_r", 1, 1024),
 }
 FLAGS = {"dq": "double_quant", "ckpt": "checkpointing"}
+# CalcConfig fields that set a field of a method's Config (the rest describe the model and the run)
+KNOBS = ("r", "alpha", "vera_r", "n_tokens", "bottleneck", "ratio")
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,18 @@ class CalcConfig:
 
 
 DEFAULT = CalcConfig()
+
+
+def knob_field(method: str, name: str) -> str | None:
+    """The CalcConfig field that sets field ``name`` of ``method``'s Config, or None.
+
+    A field named ``<method>_<name>`` is that method's own input and wins: VeRA's rank is
+    about a hundred times LoRA's, so ``vera_r`` is not the shared ``r``. Otherwise the
+    shared field of that name (``r`` for the whole LoRA family), if the page has one."""
+    for field in (f"{method}_{name}", name):
+        if field in KNOBS:
+            return field
+    return None
 
 
 def _number(key: str, raw: str, default, messages: list[str]):

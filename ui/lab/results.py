@@ -5,11 +5,6 @@ UI only. Every number comes from a run's ``peft_edu.lab.train.TrainResult`` or f
 """
 from __future__ import annotations
 
-import io
-import tempfile
-import zipfile
-from pathlib import Path
-
 import streamlit as st
 
 from peft_edu.registry import METHODS
@@ -42,21 +37,16 @@ def adapter_files(model, method: str) -> tuple[bytes | None, str]:
         return None, "A head-only run has no adapter: only the classifier head trained."
     if method == "full":
         return None, "Full fine-tuning changed every weight: there is no adapter, the whole model is the result."
-    from peft_edu import save_adapter
+    from peft_edu.export import adapter_zip  # torch and safetensors: loaded on the first download only
 
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = save_adapter(model, Path(tmp) / "adapter")
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-            for path in sorted(folder.iterdir()):
-                zf.write(path, arcname=f"adapter/{path.name}")
+    data = adapter_zip(model, "adapter")
     spec = METHODS[method]
     if spec.hf_peft_type:
         note = (f"Hugging Face PEFT format ({spec.hf_peft_type}): load it with "
                 "`PeftModel.from_pretrained(base_model, 'adapter')` or `peft_edu.load_adapter`.")
     else:
         note = f"PEFT has no {spec.name}: peft_edu's own documented format; load it with `peft_edu.load_adapter`."
-    return buffer.getvalue(), note
+    return data, note
 
 
 def render_download(run_id: str, model, method: str, label: str) -> None:
