@@ -122,6 +122,49 @@ _SPECS = (
         hf_peft_type="LORA",
     ),
     MethodSpec(
+        key="rslora",
+        name="rsLoRA",
+        year=2023,
+        paper="A Rank Stabilization Scaling Factor for Fine-Tuning with LoRA",
+        arxiv="2312.03732",
+        idea=(
+            "LoRA scales its update by alpha / r, so at a higher rank each step changes the model "
+            "less: large ranks learn slowly and end up no better than small ones. rsLoRA changes "
+            "only that factor, to alpha / sqrt(r), the scaling under which the update keeps the "
+            "same size whatever the rank. The layer, the count and the merge are LoRA's; a larger "
+            "rank now buys a better fit instead of a slower one."
+        ),
+        formula=r"h = W_0 x + \frac{\alpha}{\sqrt{r}} B A x",
+        symbols=(
+            (r"W_0", r"frozen pretrained weight, $d_{out}\times d_{in}$"),
+            (r"A", r"down-projection, $r\times d_{in}$"),
+            (r"B", r"up-projection, $d_{out}\times r$ (starts at zero)"),
+            (r"r", "rank of the update"),
+            (r"\alpha", r"scaling constant; the update is scaled by $\alpha/\sqrt{r}$"),
+            (r"x", "layer input"),
+            (r"h", "layer output"),
+        ),
+        trainable="A and B of each adapted layer",
+        frozen=r"W0 and everything not adapted",
+        count_formula=r"r\,(d_{in} + d_{out})",
+        family="low-rank",
+        mergeable=True,
+        inference_cost="none after merging; one extra thin matmul pair if kept separate",
+        memory_note="exactly LoRA's: only the scaling constant differs",
+        pros=(
+            "High ranks finally pay off: the update does not shrink as r grows",
+            "A one-line change: same layer, count, memory and file format as LoRA",
+        ),
+        cons=(
+            "At small ranks (r of 4 to 8) it behaves almost like LoRA with a larger alpha",
+            "A larger effective step: the learning rate may need lowering at high rank",
+        ),
+        when="Whenever you want a rank above about 16, or sweep ranks and want them comparable.",
+        related=("lora", "lora_plus", "dora"),
+        size_knob="r",
+        hf_peft_type="LORA",
+    ),
+    MethodSpec(
         key="lora_fa",
         name="LoRA-FA",
         year=2023,

@@ -8,44 +8,14 @@ import copy
 
 import pytest
 import torch
-from transformers import (BertConfig, BertForSequenceClassification, BertModel, GPT2Config,
-                          GPT2ForSequenceClassification, GPT2Model)
+from transformers import BertModel, GPT2Model
 
 import peft_edu
 from peft_edu.methods import adapter, ia3, prefix_tuning, prompt_tuning
-from peft_edu.models import load_pretrained
+from tests.tiny import batch, tiny_bert, tiny_gpt2
 
 METHODS = {"prompt_tuning": {"n_tokens": 5}, "prefix_tuning": {"n_tokens": 5},
            "adapter": {"bottleneck": 4}, "ia3": {}}
-
-
-def tiny_bert(cls=BertForSequenceClassification):
-    torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                     intermediate_size=64, num_labels=3)
-    return cls(cfg).eval()
-
-
-def tiny_gpt2(cls=GPT2ForSequenceClassification):
-    torch.manual_seed(0)
-    cfg = GPT2Config(vocab_size=100, n_embd=32, n_layer=2, n_head=4, num_labels=3, pad_token_id=0,
-                     bos_token_id=1, eos_token_id=1)
-    return cls(cfg).eval()
-
-
-@pytest.fixture(scope="module")
-def minilm():
-    return load_pretrained(num_labels=2, seed=0)[0]
-
-
-def batch(vocab=100, pad=True):
-    """Token ids (2, 7); the second sequence has two padding positions when pad=True."""
-    gen = torch.Generator().manual_seed(1)
-    ids = torch.randint(2, vocab, (2, 7), generator=gen)
-    mask = torch.ones_like(ids)
-    if pad:
-        mask[1, 5:] = 0
-    return ids, mask
 
 
 def closed_form(method: str, cfg) -> int:

@@ -22,7 +22,11 @@ def test_the_issue_example_as_a_real_process():
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["trainable_without_head"] == 294_912  # LoRA paper: 0.3M
-    assert result["percent"] == pytest.approx(100 * result["trainable"] / result["total"])
+    assert result["trainable"] == 887_042  # + the trained head 592,130 = 768·768 + 768 + 768·2 + 2
+    # RoBERTa-base's published 124,645,632 less its pooler (768·768 + 768 = 590,592, not in the
+    # classification model), plus the head 592,130, plus LoRA's 294,912
+    assert result["total"] == 124_942_082
+    assert result["percent"] == pytest.approx(0.70996, abs=1e-5)  # 100 · 887,042 / 124,942,082
     assert {"trainable", "total", "percent"} <= set(result)
 
 

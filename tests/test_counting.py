@@ -151,8 +151,12 @@ def test_config_dict_and_transformers_config():
 
 def test_percent_and_keys():
     c = count("Llama-2-7B", "lora", r=8)
-    assert c["percent"] == pytest.approx(100 * c["trainable"] / c["total"])
-    assert c["trainable"] == 32 * 2 * 8 * (4096 + 4096)  # q_proj and v_proj, peft's default targets
+    assert c["trainable"] == 4_194_304  # q_proj and v_proj (peft's default targets): 32 · 2 · 8 · (4096 + 4096)
+    assert c["base_total"] == 6_738_415_616  # Llama 2's published size
+    assert c["total"] == 6_742_609_920  # 6,738,415,616 + 4,194,304
+    # peft's print_trainable_parameters() on the same config (LoRA r=8 on q_proj, v_proj) prints
+    # "trainable params: 4,194,304 || all params: 6,742,609,920 || trainable%: 0.0622"
+    assert c["percent"] == pytest.approx(0.0622059417609, rel=1e-12)  # 100 · 4,194,304 / 6,742,609,920
     assert c["task"] == "causal_lm" and c["model"] == "Llama-2-7B" and c["method"] == "lora"
 
 

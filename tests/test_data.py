@@ -9,7 +9,7 @@ import torch
 from peft_edu.lab import data
 from peft_edu.lab.data import CSVProblem, encode_cached, load_builtin, read_upload
 from tests.conftest import ROOT
-from tests.lab_tiny import WordTokenizer
+from tests.tiny import WordTokenizer
 
 
 def csv_bytes(rows, header=("text", "label"), encoding="utf-8"):

@@ -5,8 +5,10 @@ give the same logits; peft's own saved adapters must load into peft_edu; every m
 round-trips through ``load_adapter``; bad input gets clear errors.
 """
 import copy
+import io
 import json
 import warnings
+import zipfile
 
 import pytest
 import torch
@@ -14,8 +16,9 @@ from peft import LoraConfig, PeftConfig, PeftModel, PromptTuningConfig, get_peft
 from safetensors import safe_open
 
 import peft_edu
+from peft_edu.export import adapter_zip
 from peft_edu.models import load_pretrained
-from tests.test_additive import batch, tiny_bert, tiny_gpt2
+from tests.tiny import batch, tiny_bert, tiny_gpt2
 
 PEFT_METHODS = {"lora": {"r": 4}, "lora_fa": {"r": 4}, "lora_plus": {"r": 4}, "dora": {"r": 4},
                 "vera": {"r": 4}, "qlora": {"r": 4}, "prompt_tuning": {"n_tokens": 3},
@@ -159,3 +162,26 @@ def test_own_format_is_documented_json(tmp_path):
     with safe_open(str(tmp_path / "adapter_model.safetensors"), framework="pt") as f:
         assert f.get_tensor("transformer.h.0.attn.c_proj.adapter.W_down").shape == (4, 32)
         assert f.metadata()["peft_edu_method"] == "adapter"
+
+
+def test_lora_files_load_across_the_lora_recipes(tmp_path):
+    """LoRA, LoRA-FA, LoRA+ and QLoRA share peft's LORA layer and file: each loads the others'."""
+    base = tiny_bert()
+    peft_edu.save_adapter(trained(base, "lora", r=4), tmp_path)
+    for method in ("lora_fa", "lora_plus", "qlora"):
+        model = peft_edu.load_adapter(peft_edu.apply(copy.deepcopy(base), method, r=4), tmp_path)
+        with safe_open(str(tmp_path / "adapter_model.safetensors"), framework="pt") as f:
+            key = "base_model.model.bert.encoder.layer.0.attention.self.query.lora_B.weight"
+            assert torch.equal(model.get_parameter("bert.encoder.layer.0.attention.self.query.B"), f.get_tensor(key))
+    with pytest.raises(ValueError, match="is 'lora' but this model has 'dora' applied"):
+        peft_edu.load_adapter(peft_edu.apply(copy.deepcopy(base), "dora", r=4), tmp_path)
+
+
+def test_adapter_zip_holds_the_adapter_directory(tmp_path):
+    model = trained(tiny_bert(), "lora", r=4)
+    data = adapter_zip(model, "adapter")
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        assert sorted(zf.namelist()) == ["adapter/adapter_config.json", "adapter/adapter_model.safetensors"]
+        zf.extractall(tmp_path)
+    fresh = peft_edu.load_adapter(copy.deepcopy(tiny_bert()), tmp_path / "adapter")
+    assert torch.allclose(logits(fresh, "bert"), logits(model, "bert"), atol=1e-5)

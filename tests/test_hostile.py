@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from peft_edu import METHODS
 from tests.conftest import ROOT
+from tests.tiny import TINY_CSV
 
 # Malformed, out-of-range and malicious query strings a learner might paste or be sent.
 HOSTILE_QUERIES = [
@@ -81,7 +82,6 @@ def test_rapid_start_stop_clicking_in_the_lab():
     """Start/Stop hammered five times: no traceback, never more runs at once than the limit,
     and every run of the session ends (stopped, cancelled or done)."""
     from peft_edu.lab import jobs
-    from tests.test_lab_page import TINY_CSV
 
     at = AppTest.from_file(str(ROOT / "app_pages" / "lab.py"), default_timeout=300)
     at.session_state["lab_baseline_auto"] = False

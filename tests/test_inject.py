@@ -9,33 +9,16 @@ import dataclasses
 
 import pytest
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForSequenceClassification
 
 import peft_edu
 from peft_edu.methods import ia3
-from tests.test_lora_family import randomize_adapters, tiny_bert
+from tests.tiny import randomize_adapters, tiny_bert, tiny_llama, tiny_mistral
 
-D, HEADS, KV_HEADS, LAYERS, D_FF, VOCAB = 32, 4, 2, 2, 48, 50
+D, HEADS, KV_HEADS, LAYERS, D_FF, VOCAB = 32, 4, 2, 2, 48, 50  # tests.tiny's tiny_llama / tiny_mistral
 D_KV = KV_HEADS * D // HEADS  # 16: grouped-query attention
 LORA_FAMILY = ("lora", "lora_fa", "lora_plus", "delta_lora", "dora", "vera", "qlora")
 CONFIGS = {"prompt_tuning": {"n_tokens": 3}, "prefix_tuning": {"n_tokens": 3}, "adapter": {"bottleneck": 4},
            "ia3": {}, "full": {}, **{m: {"r": 2} for m in LORA_FAMILY}}
-
-
-def tiny_llama(seed: int = 0) -> LlamaForCausalLM:
-    torch.manual_seed(seed)
-    return LlamaForCausalLM(LlamaConfig(hidden_size=D, num_attention_heads=HEADS, num_key_value_heads=KV_HEADS,
-                                        num_hidden_layers=LAYERS, intermediate_size=D_FF, vocab_size=VOCAB)).eval()
-
-
-def tiny_mistral(seed: int = 0) -> MistralForSequenceClassification:
-    torch.manual_seed(seed)
-    config = MistralConfig(hidden_size=D, num_attention_heads=HEADS, num_key_value_heads=KV_HEADS,
-                           num_hidden_layers=LAYERS, intermediate_size=D_FF, vocab_size=VOCAB, num_labels=3,
-                           pad_token_id=0)
-    return MistralForSequenceClassification(config).eval()
-
-
 IDS = torch.randint(1, VOCAB, (2, 6), generator=torch.Generator().manual_seed(1))
 
 

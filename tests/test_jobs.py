@@ -7,11 +7,11 @@ import torch
 
 from peft_edu.lab import jobs
 from peft_edu.lab.run_config import defaults
-from tests.lab_tiny import WordTokenizer, tiny_bert, tiny_task
+from tests.tiny import WordTokenizer, lab_bert, tiny_task
 
 TOK = WordTokenizer()
 TRAIN, TEST = tiny_task(64, seed=0), tiny_task(16, seed=1)
-BASE = tiny_bert()
+BASE = lab_bert()
 
 
 @pytest.fixture(autouse=True)
@@ -93,7 +93,7 @@ def test_stopping_a_queued_job_cancels_it_and_moves_the_queue():
 
 
 def test_nan_run_ends_as_diverged_with_its_message():
-    base = tiny_bert()
+    base = lab_bert()
     with torch.no_grad():
         base.classifier.bias.fill_(float("nan"))
     job = jobs.submit(defaults("lora", steps=5, max_length=16), base, TOK, TRAIN, TEST, owner="bob")

@@ -4,9 +4,8 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from peft_edu import METHODS
-from peft_edu.lab.run_config import METHOD_CHOICES, label
 from tests.conftest import ROOT
+from tests.tiny import TINY_CSV
 
 PAGE = str(ROOT / "app_pages" / "lab.py")
 
@@ -24,8 +23,10 @@ def _labels(at) -> set[str]:
 
 def test_lab_renders_with_every_method(at):
     assert at.title[0].value == "Live fine-tune lab"
-    assert at.selectbox(key="lab_method").options == [label(k) for k in METHOD_CHOICES]
-    assert set(METHODS) < set(METHOD_CHOICES)
+    assert at.selectbox(key="lab_method").options == [  # the baseline first, then the registry's order
+        "Head only (baseline)", "Full fine-tuning", "LoRA", "rsLoRA", "LoRA-FA", "VeRA", "Delta-LoRA", "LoRA+",
+        "DoRA", "QLoRA", "Prompt tuning", "Prefix tuning", "Adapter layers", "(IA)³"]
+    assert at.selectbox(key="lab_method").value == "lora"  # LoRA is preselected
 
 
 @pytest.mark.parametrize("method, knobs", [
@@ -69,10 +70,6 @@ def quiet_at():
     for job in app.session_state["lab_jobs"] if "lab_jobs" in app.session_state else []:
         job.stop()
         job.wait(120)
-
-
-TINY_CSV = ("text,label\n" + "\n".join([f"City won {i}-0 at home,win" for i in range(12)]
-                                        + [f"City lost 0-{i} away,loss" for i in range(12)])).encode()
 
 
 def test_short_run_shows_progress_then_results(quiet_at):

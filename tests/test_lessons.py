@@ -13,14 +13,9 @@ import peft_edu
 from peft_edu.lessons import blocks, compare, costs, lora_family as fam, quantization, virtual_tokens
 from peft_edu.lessons.lowrank import matrix_run
 from peft_edu.lessons.toy import ToyTask
+from tests.reference import REFERENCE_LEVELS
 
 TOY = ToyTask()
-REFERENCE_LEVELS = [  # REFERENCE.md, "QLoRA's NF4"
-    -1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453,
-    -0.28444138169288635, -0.18477343022823334, -0.09105003625154495, 0.0,
-    0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224,
-    0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0,
-]
 
 
 # ---------------------------------------------------------------- LoRA

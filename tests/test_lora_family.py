@@ -11,49 +11,26 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
-from transformers import BertConfig, BertForSequenceClassification, GPT2Config, GPT2ForSequenceClassification
 
 import peft_edu
 from peft_edu.methods import delta_lora, lora_plus
 from peft_edu.methods.dora import DoRALinear
 from peft_edu.methods.layers import base_weight, linear_shape
 from peft_edu.methods.lora import LoRALinear
-from peft_edu.models import load_pretrained
+from peft_edu.methods.vera import VeRALinear
+from tests.tiny import batch, randomize_adapters, tiny_bert, tiny_gpt2
 
 LORA_FAMILY = ("lora", "lora_fa", "lora_plus", "delta_lora", "dora", "vera", "qlora")
 MERGEABLE = ("lora", "lora_fa", "lora_plus", "delta_lora", "dora", "vera")
 R = 4
 
 
-def tiny_bert(seed: int = 0) -> BertForSequenceClassification:
-    torch.manual_seed(seed)
-    cfg = BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                     vocab_size=100, max_position_embeddings=64, num_labels=2)
-    return BertForSequenceClassification(cfg).eval()
-
-
-def tiny_gpt2(seed: int = 0) -> GPT2ForSequenceClassification:
-    torch.manual_seed(seed)
-    cfg = GPT2Config(n_embd=32, n_layer=2, n_head=2, vocab_size=100, n_positions=64, num_labels=2,
-                     pad_token_id=0, bos_token_id=1, eos_token_id=1)
-    return GPT2ForSequenceClassification(cfg).eval()
-
-
-def batch(seed: int = 1) -> torch.Tensor:
-    return torch.randint(2, 100, (3, 9), generator=torch.Generator().manual_seed(seed))
+def token_ids() -> torch.Tensor:
+    return batch(pad=False)[0]  # (2, 7), no padding
 
 
 def logits(model, ids):
     return model(input_ids=ids).logits
-
-
-def randomize_adapters(model, seed: int = 5) -> None:
-    """Give every adapter tensor a non-trivial value (B = 0 at init would hide bugs)."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith((".A", ".B", ".b", ".d", ".m")):
-                p.add_(0.3 * torch.randn(p.shape, generator=g))
 
 
 @pytest.fixture(params=["bert", "gpt2"])
@@ -97,11 +74,6 @@ def test_full_trains_everything(family):
     assert peft_edu.trainable_parameters(model) == sum(p.numel() for p in model.parameters())
 
 
-@pytest.fixture(scope="module")
-def minilm():
-    return load_pretrained(num_labels=2, seed=0)[0]
-
-
 @pytest.mark.parametrize("method", LORA_FAMILY)
 def test_closed_form_count_on_minilm(minilm, method):
     model = peft_edu.apply(copy.deepcopy(minilm), method, r=8)
@@ -113,7 +85,7 @@ def test_closed_form_count_on_minilm(minilm, method):
 @pytest.mark.parametrize("method", ["full", *MERGEABLE])
 def test_output_equals_base_at_init(family, method):
     base = make(family)
-    ids = batch()
+    ids = token_ids()
     model = peft_edu.apply(copy.deepcopy(base), method, **({} if method == "full" else {"r": R}))
     torch.testing.assert_close(logits(model, ids), logits(base, ids), rtol=0, atol=1e-6)
 
@@ -134,7 +106,7 @@ def test_frozen_weights_unchanged_by_a_step(family, method):
     frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
     frozen.update({n: b.clone() for n, b in model.named_buffers()})
     trainable = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
-    train_step(model, batch())
+    train_step(model, token_ids())
     now = dict(model.named_parameters()) | dict(model.named_buffers())
     assert all(torch.equal(now[n], v) for n, v in frozen.items() if not n.endswith("_prev"))
     changed = [n for n, v in trainable.items() if not torch.equal(now[n], v)]
@@ -144,7 +116,7 @@ def test_frozen_weights_unchanged_by_a_step(family, method):
 def test_full_changes_the_weights(family):
     model = peft_edu.apply(make(family), "full")
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    train_step(model, batch())
+    train_step(model, token_ids())
     assert any(not torch.equal(p, before[n]) for n, p in model.named_parameters() if "layer" in n or ".h." in n)
 
 
@@ -152,7 +124,7 @@ def test_full_changes_the_weights(family):
 def test_merged_equals_unmerged(family, method):
     model = peft_edu.apply(make(family), method, r=R)
     randomize_adapters(model)
-    ids = batch()
+    ids = token_ids()
     with torch.no_grad():
         y = logits(model, ids)
         peft_edu.merge(model)
@@ -213,7 +185,7 @@ def test_delta_lora_moves_W_by_the_formula(family):
     layers = [m for m in model.modules() if isinstance(m, delta_lora.DeltaLoRALinear)]
     assert all(isinstance(m.dropout, torch.nn.Identity) for m in layers)  # no dropout on the path
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.5)
-    ids = batch()
+    ids = token_ids()
     for t in range(3):
         before = [(base_weight(m.base).detach().clone(), m.A.detach().clone(), m.B.detach().clone()) for m in layers]
         opt.zero_grad()
@@ -246,17 +218,26 @@ def test_dora_magnitude_init_and_detached_norm():
     torch.testing.assert_close(layer(x), y)
 
 
-def test_vera_shares_one_pair_of_buffers(family):
-    model = peft_edu.apply(make(family), "vera", r=R)
+def _views_of_the_shared_pair(model) -> bool:
+    """Every VeRA layer's A and B start at the storage of the model's one vera_A / vera_B (views, not copies)."""
     shared = model.vera_shared
+    return all(m.A.data_ptr() == shared.vera_A.data_ptr() and m.B.data_ptr() == shared.vera_B.data_ptr()
+               for m in model.modules() if isinstance(m, VeRALinear))
+
+
+def test_vera_shares_one_pair_of_buffers(family):
+    """One frozen random pair per model (VeRA §3.1), saved once, shared again after a deepcopy."""
+    model = peft_edu.apply(make(family), "vera", r=R)
     assert not any(n.endswith(("vera_A", "vera_B")) for n, _ in model.named_parameters())
-    layers = [m for m in model.modules() if hasattr(m, "_shared")]
+    layers = [m for m in model.modules() if isinstance(m, VeRALinear)]
     assert len(layers) == len(peft_edu.applied(model).arch.targets) >= 2
-    assert all(m._shared[0] is shared for m in layers)
-    assert all(m.A.data_ptr() == shared.vera_A.data_ptr() for m in layers)  # a view, not a copy
-    keys = [k for k in model.state_dict() if "vera_A" in k]
-    assert keys == ["vera_shared.vera_A"]
+    assert _views_of_the_shared_pair(model)
+    assert [k for k in model.state_dict() if "vera_" in k] == ["vera_shared.vera_A", "vera_shared.vera_B"]
     moved = copy.deepcopy(model)
-    assert all(m._shared[0] is moved.vera_shared for m in moved.modules() if hasattr(m, "_shared"))
+    assert _views_of_the_shared_pair(moved) and moved.vera_shared.vera_A.data_ptr() != model.vera_shared.vera_A.data_ptr()
+    with torch.no_grad():
+        moved.vera_shared.vera_A.mul_(2.0)  # one change to the pair reaches every layer of that model
+    moved_layers = [m for m in moved.modules() if isinstance(m, VeRALinear)]
+    assert all(torch.equal(m.A, 2.0 * m0.A) for m, m0 in zip(moved_layers, layers))
     assert all(torch.equal(m.b, torch.zeros_like(m.b)) and torch.allclose(m.d, torch.full_like(m.d, 0.1))
                for m in layers)

@@ -14,7 +14,7 @@ from peft import LoraConfig, VeraConfig, get_peft_model
 
 import peft_edu
 from peft_edu.models import load_pretrained
-from tests.test_lora_family import randomize_adapters, tiny_bert, tiny_gpt2
+from tests.tiny import randomize_adapters, tiny_bert, tiny_gpt2
 
 TARGETS = {"bert": ["query", "value"], "gpt2": ["c_attn"], "minilm": ["query", "value"]}
 

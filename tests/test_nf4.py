@@ -9,19 +9,16 @@ import warnings
 import pytest
 import torch
 
+import peft_edu
 from peft_edu import nf4
 from peft_edu.methods import qlora
+from tests.reference import REFERENCE_LEVELS
+from tests.tiny import tiny_bert
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # bitsandbytes warns that it has no GPU here
     from bitsandbytes import functional as bnb_f
 
-REFERENCE_LEVELS = [  # REFERENCE.md, "QLoRA's NF4", exactly as bitsandbytes defines them
-    -1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453,
-    -0.28444138169288635, -0.18477343022823334, -0.09105003625154495, 0.0,
-    0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224,
-    0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0,
-]
 SHAPES = [(64, 96), (33, 70), (7, 9), (1, 1)]  # whole blocks, a partial last block, odd counts
 
 
@@ -146,10 +143,6 @@ def test_nf4_linear_stores_packed_codes_and_reports_true_bytes():
 
 
 def test_qlora_stores_every_frozen_linear_layer_in_nf4():
-    from tests.test_lora_family import tiny_bert
-
-    import peft_edu
-
     model = peft_edu.apply(tiny_bert(), "qlora", r=2)
     d, d_ff, blocks = 32, 64, 2  # tiny_bert: 4 d×d attention projections, d_ff×d and d×d_ff FFN, a d×d pooler
     sizes = blocks * ([d * d] * 4 + [d_ff * d, d * d_ff]) + [d * d]

@@ -15,7 +15,7 @@ from peft import IA3Config, PrefixTuningConfig, PromptTuningConfig, TaskType, ge
 import peft_edu
 from peft_edu.methods import ia3
 from peft_edu.models import load_pretrained
-from tests.test_additive import tiny_bert, tiny_gpt2
+from tests.tiny import tiny_bert, tiny_gpt2
 
 N = 5  # virtual tokens
 

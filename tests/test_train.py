@@ -9,7 +9,7 @@ from peft_edu.lab.data import encode_cached
 from peft_edu.lab.run_config import HEAD_ONLY, METHOD_CHOICES, RunConfig, apply_options, defaults
 from peft_edu.methods import protocol
 from peft_edu.lab.train import confusion_matrix, predict, prepare_model, train
-from tests.lab_tiny import WordTokenizer, tiny_bert, tiny_task
+from tests.tiny import WordTokenizer, lab_bert, tiny_task
 
 TOK = WordTokenizer()
 TRAIN, TEST = tiny_task(96, seed=0), tiny_task(32, seed=1)
@@ -32,7 +32,7 @@ def lora_result(one_thread):
 def run(method="lora", base=None, **overrides):
     cfg = defaults(method, steps=overrides.pop("steps", 40), batch_size=8, eval_every=20,
                    max_length=16, **overrides)
-    return train(cfg, base if base is not None else tiny_bert(), TOK, TRAIN, TEST, device="cpu")
+    return train(cfg, base if base is not None else lab_bert(), TOK, TRAIN, TEST, device="cpu")
 
 
 def test_loss_falls_and_accuracy_rises_with_lora(lora_result):
@@ -47,7 +47,7 @@ def test_loss_falls_and_accuracy_rises_with_lora(lora_result):
 
 
 def test_base_model_is_never_mutated():
-    base = tiny_bert()
+    base = lab_bert()
     before = copy.deepcopy(base.state_dict())
     result = run("full", base=base, lr=1e-2, steps=5)
     assert result.status == "done"
@@ -68,7 +68,7 @@ def test_every_method_trains_a_few_steps(method):
 
 
 def test_head_only_trains_just_the_head():
-    model = prepare_model(tiny_bert(), defaults(HEAD_ONLY))
+    model = prepare_model(lab_bert(), defaults(HEAD_ONLY))
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trainable == {"classifier.weight", "classifier.bias"}
 
@@ -77,7 +77,7 @@ def test_lora_plus_gives_B_a_larger_learning_rate():
     from peft_edu.lab.train import make_optimizer
 
     cfg = defaults("lora_plus", lr=1e-3, ratio=8.0, head_lr=5e-4)
-    model = prepare_model(tiny_bert(), cfg)
+    model = prepare_model(lab_bert(), cfg)
     lrs = {id(p): g["lr"] for g in make_optimizer(model, cfg).param_groups for p in g["params"]}
     for name, p in model.named_parameters():
         if p.requires_grad:
@@ -91,7 +91,7 @@ def test_head_has_its_own_learning_rate(method):
     from peft_edu.lab.train import make_optimizer
 
     cfg = defaults(method, lr=3e-2, head_lr=1e-3)
-    model = prepare_model(tiny_bert(), cfg)
+    model = prepare_model(lab_bert(), cfg)
     lrs = {id(p): g["lr"] for g in make_optimizer(model, cfg).param_groups for p in g["params"]}
     head_lr = 3e-2 if method == "head_only" else 1e-3  # head only: the head is the method
     assert {lrs[id(p)] for p in model.classifier.parameters()} == {head_lr}
@@ -100,7 +100,7 @@ def test_head_has_its_own_learning_rate(method):
 
 
 def test_nan_loss_stops_with_a_message_about_the_learning_rate():
-    base = tiny_bert()
+    base = lab_bert()
     with torch.no_grad():
         base.classifier.bias.fill_(float("nan"))
     result = run("lora", base=base, lr=0.5)
@@ -124,7 +124,7 @@ def test_out_of_memory_stops_with_a_clear_message(monkeypatch):
 def test_stop_request_ends_the_run_after_the_current_step():
     calls = []
     cfg = defaults("lora", steps=50, batch_size=8, max_length=16)
-    result = train(cfg, tiny_bert(), TOK, TRAIN, TEST, on_metrics=calls.append,
+    result = train(cfg, lab_bert(), TOK, TRAIN, TEST, on_metrics=calls.append,
                    should_stop=lambda: len(calls) >= 3, device="cpu")
     assert result.status == "stopped" and len(result.metrics) == 3 == len(calls)
     assert "3 of 50" in result.message
@@ -142,10 +142,10 @@ def test_knob_overrides_reach_the_applied_method():
     """A knob given to defaults() is what the run's model was built with, seeds included."""
     cfg = defaults("lora_plus", ratio=4.0, r=2, seed=7)
     assert apply_options(cfg) == {"r": 2, "alpha": 16.0, "dropout": 0.0, "use_rslora": False, "ratio": 4.0}
-    model = prepare_model(tiny_bert(), cfg)
+    model = prepare_model(lab_bert(), cfg)
     assert model.peft_edu_applied.config.ratio == 4.0
     assert {layer.r for layer in model.modules() if hasattr(layer, "r") and hasattr(layer, "B")} == {2}
-    adapter = prepare_model(tiny_bert(), defaults("adapter", bottleneck=7, seed=5))
+    adapter = prepare_model(lab_bert(), defaults("adapter", bottleneck=7, seed=5))
     assert adapter.peft_edu_applied.config.bottleneck == 7 and adapter.peft_edu_applied.config.seed == 5
     with pytest.raises(TypeError):
         defaults("lora", n_tokens=5)  # prompt tuning's knob: LoRA has no such field

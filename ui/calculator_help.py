@@ -2,7 +2,10 @@
 
 Each entry: (title, LaTeX formula, explanation in Markdown). The formulas are the ones
 ``peft_edu.sizing.memory`` and ``peft_edu.sizing.activations`` implement (their docstrings cite sources).
+Below them, the other texts the page writes from numbers: a paper's count beside ours, and
+the base model's weights at each storage precision.
 """
+from peft_edu.viz.style import fmt_bytes, fmt_int
 
 TERMS = (
     (
@@ -64,3 +67,19 @@ TERMS = (
         "allocator fragmentation. The estimate is for one GPU, batch as given, no offloading.",
     ),
 )
+
+
+def paper_note(row, model: str, paper) -> str:
+    """A paper's count (``peft_edu.sizing.paper_counts.PaperCount``) beside ours, for one table row."""
+    ours = row.counts["trainable_without_head"]
+    with_head = (f"; {fmt_int(row.counts['trainable'])} with the trained head, as peft counts it"
+                 if row.counts["head_trainable"] else "")
+    text = (f"**{row.name} on {model}: the paper reports {paper.shown}; we count {fmt_int(ours)}** "
+            f"({ours / 1e6:.3g}M, without the task head{with_head}). Source: {paper.source}.")
+    return text + (f" {paper.note}" if paper.note else "")
+
+
+def weights_table(weights: dict[str, float]) -> str:
+    """Markdown table: storage of the frozen base -> its weights' bytes."""
+    lines = ["| Storage of the frozen base | Weights |", "|---|---:|"]
+    return "\n".join(lines + [f"| {k} | {fmt_bytes(v)} |" for k, v in weights.items()])

@@ -17,19 +17,13 @@ import peft_edu
 from peft_edu.sizing.activations import ActivationSetup, ModelShape
 from peft_edu.lessons.core import one_thread
 from peft_edu.lessons.transformer import TASK_B, ce_on, pretrained, task_batch
-from peft_edu.sizing.memory import MemoryBreakdown, ParamCounts, precision, training_memory
+from peft_edu.sizing.memory import MemoryBreakdown, ParamCounts, hf_shape, precision, training_memory
 from peft_edu.models import hf_config, preset
 
 
 def model_shape(name: str) -> ModelShape:
     """The memory model's description of a preset (``assets/models/<name>.json``)."""
-    cfg = hf_config(name)
-    heads = cfg.num_attention_heads
-    gated = cfg.model_type in ("llama", "mistral")
-    d_ff = getattr(cfg, "intermediate_size", None) or getattr(cfg, "n_inner", None) or 4 * cfg.hidden_size
-    return ModelShape(n_layers=cfg.num_hidden_layers, d_model=cfg.hidden_size, n_heads=heads,
-                      n_kv_heads=getattr(cfg, "num_key_value_heads", None) or heads, d_ff=d_ff,
-                      vocab=cfg.vocab_size, gated_mlp=gated, lm_head=preset(name)["task"] == "causal_lm")
+    return hf_shape(hf_config(name), preset(name)["task"])
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,8 @@ import torch
 import peft_edu
 from peft_edu.lessons.core import Run, one_thread
 from peft_edu.lessons.lora import numerical_rank, singular_values
-from peft_edu.lessons.lowrank import matrix_run
+from peft_edu.lessons.lowrank import available, matrix_run
+from peft_edu.registry import get_method
 from peft_edu.lessons.toy import ADAPTED, ToyTask, make_toy
 from peft_edu.lessons.train import adam, fit, mse_on
 from peft_edu.models import toy_mlp
@@ -161,6 +162,34 @@ def ratio_curve(ratio: float, r: int = 4, lr: float = LR_PLUS, steps: int = 80) 
     return matrix_run("lora_plus", r, lr=lr, steps=steps, n_frames=2, ratio=float(ratio)).loss
 
 
+# ---------------------------------------------------------------- rsLoRA
+SCALING_RANKS = (1, 4, 16, 64)  # the rsLoRA lesson's ranks (the toy layer is 32 × 16)
+EARLY_STEP = 10  # where the lesson reads the update's size: before the runs converge
+
+
+@dataclass(frozen=True)
+class ScalingRun:
+    """LoRA (alpha / r) or rsLoRA (alpha / sqrt r) at one rank, same alpha and learning rate."""
+
+    method: str  # "lora" or "rslora" (registry keys)
+    r: int
+    update_norm: float  # ‖ΔW‖_F after EARLY_STEP steps
+    loss: list[float]  # loss per step
+
+
+def rank_scaling(methods: tuple[str, ...] = ("lora", "rslora"), ranks: tuple[int, ...] = SCALING_RANKS,
+                 alpha: float = 8.0, lr: float = 0.002, steps: int = 40) -> list[ScalingRun]:
+    """Both scalings at every rank with one alpha and one learning rate (rsLoRA §3, Fig. 1):
+    the size of the update after EARLY_STEP steps, and how fast the loss falls."""
+    runs = []
+    for method in methods:
+        for r in ranks:
+            run = matrix_run(method, r, lr=lr, steps=steps, n_frames=steps // EARLY_STEP + 1, alpha=float(alpha))
+            early = run.frames[run.steps.index(EARLY_STEP)]["dW"]
+            runs.append(ScalingRun(method, r, float(np.linalg.norm(early)), run.loss))
+    return runs
+
+
 # ---------------------------------------------------------------- DoRA
 @dataclass(frozen=True)
 class MagDir:
@@ -183,10 +212,11 @@ def row_changes(W0: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def magnitude_direction(method: str, r: int = 4) -> MagDir:
-    """Run ``method`` ("full", "lora" or "dora") on the toy layer; rows' magnitude and direction."""
-    if method not in ("full", "lora", "dora"):
-        raise ValueError(f"method must be full, lora or dora, got {method!r}")
-    run = matrix_run(method, r if method != "full" else None)
+    """Run ``method`` (a toy-layer method, e.g. full, LoRA, DoRA) on the toy layer; rows'
+    magnitude and direction."""
+    if not available(method):
+        raise ValueError(f"{method!r} has no run on the toy layer")
+    run = matrix_run(method, r if get_method(method).size_knob else None)
     W0 = make_toy(TOY).base.get_submodule(ADAPTED).weight.detach().numpy().astype(np.float64)
     d_mag, d_dir = [], []
     for frame in run.frames:
@@ -198,19 +228,22 @@ def magnitude_direction(method: str, r: int = 4) -> MagDir:
 
 
 ALL_TARGETS = ("q", "k", "v", "o", "mlp")  # LoRA-FA's paper adapts every linear layer
+COMPARED_ACTIVATIONS = ("full", "lora", "lora_fa")  # the LoRA-FA lesson's bars, left to right
 
 
 def activation_comparison(model: str = "Llama-2-7B", r: int = 8, batch: int = 8, seq: int = 512
                           ) -> dict[str, float]:
-    """Activation bytes of one batch (16-bit) for full, LoRA and LoRA-FA on every linear layer
+    """Activation bytes of one batch (16-bit), by method key, for full, LoRA and LoRA-FA on every linear layer
     (``peft_edu.sizing.activations``: LoRA keeps each adapted layer's input x for A's gradient;
     LoRA-FA keeps only the r-dimensional A·x for B's)."""
+    from peft_edu.methods import protocol
     from peft_edu.sizing.activations import ActivationSetup, activation_bytes, activation_profile
     from peft_edu.lessons.costs import model_shape
 
     shape, setup = model_shape(model), ActivationSetup(batch, seq)
     out = {}
-    for label, method in (("full fine-tuning", "full"), ("LoRA", "lora"), ("LoRA-FA", "lora_fa")):
-        profile = activation_profile(method, shape, r=r, targets=ALL_TARGETS)
-        out[label] = activation_bytes(shape, profile, setup, 2)
+    for method in COMPARED_ACTIVATIONS:
+        rank = {"r": r} if protocol(method).uses_targets else {}  # full fine-tuning has no rank
+        profile = activation_profile(method, shape, targets=ALL_TARGETS, **rank)
+        out[method] = activation_bytes(shape, profile, setup, 2)
     return out

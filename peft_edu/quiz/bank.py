@@ -16,7 +16,9 @@ from peft_edu.registry import METHODS
 BANK_DIR = Path(__file__).resolve().parents[2] / "assets" / "quiz"
 KINDS = ("single", "multi", "numeric")  # single choice, multiple select, numeric entry
 DIFFICULTIES = ("easy", "medium", "hard")
-PAGES = ("home", "calculator", "lab", "compare")  # app pages other than the method pages
+# App pages other than the method pages; each is a script app_pages/<name>.py of the app
+# (the library does not import the app: tests/test_quiz_bank.py checks the scripts exist).
+PAGES = ("home", "calculator", "lab", "compare")
 FORMULAS = ("layer_params", "finetune_gb", "finetune_gb_per_gpu")  # see peft_edu.quiz.generate
 
 _QUESTION_KEYS = {"id", "topic", "kind", "difficulty", "page", "prompt", "options", "answer",
@@ -83,14 +85,15 @@ def load_bank(directory: Path | str = BANK_DIR) -> Bank:
     directory = Path(directory)
     problems: list[str] = []
     topics, topic_pages = _load_topics(directory / "topics.toml", problems)
-    questions = []
-    for path in sorted((directory / "questions").glob("*.toml")):
-        for i, raw in enumerate(_read(path, problems).get("question", [])):
-            questions.append(_question(raw, f"{path.name}[{i}]", topics, problems))
-    templates = []
+    questions, templates = [], []
     gen_path = directory / "generated.toml"
-    for i, raw in enumerate(_read(gen_path, problems).get("template", []) if gen_path.exists() else []):
-        templates.append(_template(raw, f"{gen_path.name}[{i}]", topics, problems))
+    files = sorted((directory / "questions").glob("*.toml")) + ([gen_path] if gen_path.exists() else [])
+    for path in files:  # a method's own file may hold its templates too
+        tables = _read(path, problems)
+        for i, raw in enumerate(tables.get("question", [])):
+            questions.append(_question(raw, f"{path.name}[{i}]", topics, problems))
+        for i, raw in enumerate(tables.get("template", [])):
+            templates.append(_template(raw, f"{path.name}[template {i}]", topics, problems))
     questions = [q for q in questions if q is not None]
     templates = [t for t in templates if t is not None]
     _check_unique(questions, templates, problems)

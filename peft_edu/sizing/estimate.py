@@ -1,7 +1,10 @@
 """Everything the calculator shows for one configuration: counts, file sizes, memory.
 
 Counts come from ``peft_edu.count`` (the real modules, on the meta device). Memory comes
-from ``peft_edu.sizing.memory`` (closed forms) fed with those counts.
+from ``peft_edu.sizing.memory`` (closed forms) fed with those counts. What differs between
+methods is asked of each method (``peft_edu.methods.protocol``: does it take targets, does
+it train the base, is its base stored in NF4, what does autograd keep) and of its registry
+entry (its size knob, its note); the model's dimensions come from ``peft_edu.models.Arch``.
 
 Speed: every count is an affine function of the method's size knob (r, virtual tokens,
 bottleneck): c(k) = c(1) + (k − 1)·(c(2) − c(1)), as ``peft_edu.counting`` already uses for
@@ -11,40 +14,27 @@ counts.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from functools import lru_cache
 
-from peft_edu.sizing.config import ALL_LINEAR, ARCHS, CalcConfig
-from peft_edu.sizing.memory import (GPU_SIZES_GB, ActivationSetup, MemoryBreakdown, ModelShape, ParamCounts,
-                             adapter_file_bytes, fits, nf4_bits_per_weight, precision, training_memory)
+from peft_edu.counting import count
+from peft_edu.inject import layer_params
+from peft_edu.methods import protocol
+from peft_edu.models import Arch, arch_from_config, hf_config, preset
 from peft_edu.registry import METHODS
+from peft_edu.sizing.config import ALL_LINEAR, ARCHS, TARGETS, CalcConfig, knob_field
+from peft_edu.sizing.memory import (GPU_SIZES_GB, ActivationSetup, MemoryBreakdown, ModelShape, ParamCounts,
+                                    adapter_file_bytes, fits, hf_shape, nf4_bits_per_weight, precision,
+                                    training_memory)
+from peft_edu.sizing.paper_counts import PaperCount, paper_count
 
-LOW_RANK = ("lora", "lora_fa", "lora_plus", "delta_lora", "dora", "qlora", "vera")
-KNOB = {m: "r" for m in LOW_RANK} | {"vera": "vera_r", "prompt_tuning": "n_tokens",
-                                     "prefix_tuning": "n_tokens", "adapter": "bottleneck"}
-COUNT_KNOB = {"vera_r": "r", "r": "r", "n_tokens": "n_tokens", "bottleneck": "bottleneck"}
 COUNT_KEYS = ("trainable", "total", "base_total", "head_trainable", "adapted_layers")
-FAMILY = {"bert": "bert", "roberta": "bert", "gpt2": "gpt2", "llama": "llama", "mistral": "llama"}
-SUFFIXES = {  # family -> generic target -> module-name suffixes (peft_edu.models' layout)
-    "bert": {"q": ("query",), "k": ("key",), "v": ("value",), "o": ("attention.output.dense",),
-             "mlp": ("intermediate.dense", "output.dense")},
-    "gpt2": {"q": ("attn.c_attn",), "k": ("attn.c_attn",), "v": ("attn.c_attn",),
-             "o": ("attn.c_proj",), "mlp": ("mlp.c_fc", "mlp.c_proj")},
-    "llama": {"q": ("q_proj",), "k": ("k_proj",), "v": ("v_proj",), "o": ("o_proj",),
-              "mlp": ("gate_proj", "up_proj", "down_proj")},
-}
-NOTES = {
-    "lora_plus": "LoRA+ only changes the learning rates (lr of B = ratio × lr of A): counts and memory as LoRA.",
-    "delta_lora": "Delta-LoRA also updates W without gradients or optimizer states: counts and memory as LoRA.",
-    "qlora": "QLoRA: LoRA on a base whose block linear layers are stored in NF4.",
-}
 
 
 # ---------------------------------------------------------------- the model
 def model_fields(config: CalcConfig) -> dict:
     """Hugging Face config fields of the model on screen (a preset's, or built from custom dims)."""
-    from peft_edu.models import preset
-
     if not config.is_custom:
         return dict(preset(config.model)["config"])
     model_type = ARCHS[config.arch][1]
@@ -62,66 +52,91 @@ def model_fields(config: CalcConfig) -> dict:
     return fields
 
 
-def family_of(fields: dict) -> str:
-    return FAMILY[fields["model_type"]]
-
-
-def task_of(config: CalcConfig, fields: dict) -> str:
-    from peft_edu.models import preset
-
-    if not config.is_custom:
-        return preset(config.model)["task"]
-    return "seq_cls" if family_of(fields) == "bert" else "causal_lm"
+def task_of(config: CalcConfig) -> str:
+    """The preset's task; a custom model's is its architecture's (ARCHS)."""
+    return ARCHS[config.arch][2] if config.is_custom else preset(config.model)["task"]
 
 
 @lru_cache(maxsize=256)
-def _shape(fields_items: tuple, task: str) -> ModelShape:
-    from peft_edu.models import hf_config
-
-    fields = dict(fields_items)
+def _hf(fields_items: tuple):
+    """The transformers config; its own validators' errors become ValueError."""
     try:
-        c = hf_config(fields)
+        return hf_config(dict(fields_items))
     except ValueError:
         raise
     except Exception as err:  # transformers' own config validators raise their own error types
         raise ValueError(f"transformers rejects this configuration: {err}") from err
-    d_ff = getattr(c, "intermediate_size", None) or getattr(c, "n_inner", None) or 4 * c.hidden_size
-    kv = getattr(c, "num_key_value_heads", None) or c.num_attention_heads
-    return ModelShape(n_layers=c.num_hidden_layers, d_model=c.hidden_size, n_heads=c.num_attention_heads,
-                      n_kv_heads=kv, d_ff=d_ff, vocab=c.vocab_size, gated_mlp=family_of(fields) == "llama",
-                      lm_head=task == "causal_lm")
+
+
+@lru_cache(maxsize=256)
+def _arch(fields_items: tuple, task: str) -> Arch:
+    return arch_from_config(_hf(fields_items), task)
+
+
+@lru_cache(maxsize=256)
+def _shape(fields_items: tuple, task: str) -> ModelShape:
+    return hf_shape(_hf(fields_items), task)
+
+
+def model_arch(config: CalcConfig) -> Arch:
+    """Where the model on screen keeps its layers, and its dimensions (``peft_edu.models``)."""
+    return _arch(_freeze(model_fields(config)), task_of(config))
 
 
 def model_shape(config: CalcConfig) -> ModelShape:
     """The dimensions the memory model needs."""
-    fields = model_fields(config)
-    return _shape(_freeze(fields), task_of(config, fields))
+    return _shape(_freeze(model_fields(config)), task_of(config))
 
 
 def _freeze(fields: dict) -> tuple:
     return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in fields.items()))
 
 
+# ---------------------------------------------------------------- the methods' knobs
+def size_knob(config: CalcConfig, method: str) -> dict:
+    """{the method's size knob: its value on screen}, e.g. {"r": 8}; {} for a method without
+    one. The knob is the registry's ``size_knob``, a field of the method's Config."""
+    knob = METHODS[method].size_knob
+    field = knob_field(method, knob) if knob else None
+    return {knob: getattr(config, field)} if field else {}
+
+
+def knob_fields(methods) -> set[str]:
+    """The CalcConfig inputs that set a Config field of one of ``methods`` (the page shows those)."""
+    fields = {knob_field(m, f.name) for m in methods for f in dataclasses.fields(protocol(m).Config)}
+    return fields - {None}
+
+
+def takes_targets(methods) -> bool:
+    """Does one of ``methods`` wrap the linear layers the targets choose?"""
+    return any(protocol(m).uses_targets for m in methods)
+
+
+def wide_rank(config: CalcConfig) -> bool:
+    """The shared rank r is used by a method on screen and is not below the hidden size."""
+    return "r" in knob_fields(config.methods) and config.r >= model_shape(config).d_model
+
+
 # ---------------------------------------------------------------- counts
-def count_targets(family: str, targets: tuple[str, ...]) -> str | tuple[str, ...]:
-    """Generic targets (q, k, v, o, mlp / all) as the module-name suffixes ``apply`` takes."""
+def target_names(arch: Arch, targets: tuple[str, ...]) -> str | tuple[str, ...]:
+    """Generic targets (q, k, v, o, mlp / all) as the layers' paths inside a block, which
+    ``apply`` matches exactly (BERT's "output.dense" is the FFN output, not the attention's)."""
     if targets == (ALL_LINEAR,):
         return "all-linear"
-    names = [s for t in targets for s in SUFFIXES[family][t]]
-    return tuple(dict.fromkeys(names))
+    layers = {"q": (arch.q,), "k": (arch.k,), "v": (arch.v,), "o": (arch.o,),
+              "mlp": (*arch.ffn_in, arch.ffn_out)}
+    return tuple(dict.fromkeys(name for t in targets for name in layers[t]))  # GPT-2: one fused q/k/v
 
 
 def method_counts(config: CalcConfig, method: str) -> dict:
-    """``peft_edu.count`` for ``method`` on the configured model, with its knobs.
+    """``peft_edu.count`` for ``method`` on the configured model, with its size knob.
 
     Returns trainable, total, base_total, head_trainable, adapted_layers,
     trainable_without_head and percent.
     """
-    fields = model_fields(config)
-    knob = KNOB.get(method)
-    value = getattr(config, knob) if knob else None
-    targets = config.targets if method in LOW_RANK else None
-    c = _counts_affine(_freeze(fields), task_of(config, fields), method, targets, knob, value)
+    targets = config.targets if protocol(method).uses_targets else None
+    knob = tuple(size_knob(config, method).items())
+    c = _counts_affine(_freeze(model_fields(config)), task_of(config), method, targets, knob)
     c = dict(zip(COUNT_KEYS, c))
     c["trainable_without_head"] = c["trainable"] - c["head_trainable"]
     c["percent"] = 100.0 * c["trainable"] / c["total"]
@@ -129,45 +144,43 @@ def method_counts(config: CalcConfig, method: str) -> dict:
 
 
 @lru_cache(maxsize=4096)
-def _counts_affine(fields_items, task, method, targets, knob, value) -> tuple:
-    """Counts at knob = ``value`` from the counts at 1 and 2 (exact: every count is affine)."""
-    if knob is None or value in (1, 2):
-        return _counts(fields_items, task, method, targets, knob, value)
-    c1 = _counts(fields_items, task, method, targets, knob, 1)
-    c2 = _counts(fields_items, task, method, targets, knob, 2)
+def _counts_affine(fields_items, task, method, targets, knob) -> tuple:
+    """Counts at knob = value from the counts at 1 and 2 (exact: every count is affine)."""
+    if not knob or knob[0][1] in (1, 2):
+        return _counts(fields_items, task, method, targets, knob)
+    ((name, value),) = knob
+    c1 = _counts(fields_items, task, method, targets, ((name, 1),))
+    c2 = _counts(fields_items, task, method, targets, ((name, 2),))
     return tuple(a + (value - 1) * (b - a) for a, b in zip(c1, c2))
 
 
 @lru_cache(maxsize=4096)
-def _counts(fields_items, task, method, targets, knob, value) -> tuple:
-    """Direct counts; BERT's FFN output needs a detour (below)."""
-    fields = dict(fields_items)
-    family = family_of(fields)
-    kwargs = {COUNT_KNOB[knob]: value} if knob else {}
-    if targets is None:
-        return _peft_count(fields, task, method, None, kwargs)
-    if family == "bert" and "mlp" in targets and "o" not in targets:
-        return _bert_mlp_without_o(fields, task, method, targets, kwargs)
-    return _peft_count(fields, task, method, count_targets(family, targets), kwargs)
-
-
-def _peft_count(fields: dict, task: str, method: str, targets, kwargs: dict) -> tuple:
-    from peft_edu.counting import count
-
-    c = count(fields, method, task=task, targets=targets, **kwargs)
+def _counts(fields_items, task, method, targets, knob) -> tuple:
+    """Direct counts, targets named as the model's layers."""
+    names = None if targets is None else target_names(_arch(fields_items, task), targets)
+    c = count(dict(fields_items), method, task=task, targets=names, **dict(knob))
     return tuple(c[k] for k in COUNT_KEYS)
 
 
-def _bert_mlp_without_o(fields, task, method, targets, kwargs) -> tuple:
-    """In BERT the FFN output is ``layer.i.output.dense``, and the suffix ``output.dense``
-    also matches the attention output ``layer.i.attention.output.dense``. So count with o,
-    then take away what o adds (counts are additive over adapted layers; o's share is
-    measured as count(q, o) − count(q))."""
-    def c(ts):
-        return _peft_count(fields, task, method, count_targets("bert", ts), kwargs)
+def paper_of(config: CalcConfig, method: str) -> PaperCount | None:
+    """What a paper reports for exactly this configuration of a preset, if one does."""
+    if config.is_custom:
+        return None
+    knob = next(iter(size_knob(config, method).values()), None)
+    return paper_count(config.model, method, knob, config.targets)
 
-    with_o, q_o, q = c((*targets, "o")), c(("q", "o")), c(("q",))
-    return tuple(w - (a - b) for w, a, b in zip(with_o, q_o, q))
+
+def layer_counts(config: CalcConfig) -> dict[str, int]:
+    """Trainable parameters of one layer_out × layer_in linear layer, at the one-layer rank,
+    for each method on screen that acts on single layers (it wraps them, or trains them)."""
+    counts = {}
+    for method in config.methods:
+        spec = protocol(method)
+        if spec.uses_targets or spec.trains_base:
+            knob = METHODS[method].size_knob
+            sizes = {knob: config.layer_r} if knob else {}
+            counts[method] = layer_params(method, config.layer_out, config.layer_in, **sizes)
+    return counts
 
 
 # ---------------------------------------------------------------- memory
@@ -187,38 +200,36 @@ class MethodEstimate:
 
 
 def method_precision(config: CalcConfig, method: str):
-    """QLoRA trains on an NF4 base; every other method on the chosen precision."""
-    if method == "qlora":
+    """A method whose base is stored in NF4 (QLoRA) trains on it; every other on the chosen precision."""
+    if protocol(method).nf4_base:
         return precision(4, config.double_quant)
     return precision(config.bits)
 
 
-def _activation_knobs(config: CalcConfig, method: str) -> dict:
-    targets = ("q", "k", "v", "o", "mlp") if config.targets == (ALL_LINEAR,) else config.targets
-    r = config.vera_r if method == "vera" else config.r
-    return dict(r=r, targets=targets, n_tokens=config.n_tokens, bottleneck=config.bottleneck)
+def _memory(config: CalcConfig, method: str, params: ParamCounts, checkpointing: bool) -> MemoryBreakdown:
+    """training_memory for the configured batch, with or without checkpointing."""
+    arch = model_arch(config)
+    setup = ActivationSetup(config.batch, config.seq, checkpointing=checkpointing,
+                            dropout=arch.family != "llama")  # Llama-family models have no dropout layers
+    targets = TARGETS if config.targets == (ALL_LINEAR,) else config.targets
+    return training_memory(model_shape(config), params, method, method_precision(config, method), setup,
+                           targets=targets, **size_knob(config, method))
 
 
 def estimate_method(config: CalcConfig, method: str) -> MethodEstimate:
     """Counts, memory (both checkpointing settings), adapter size and GPU fit for one method."""
-    shape = model_shape(config)
+    spec, shape = protocol(method), model_shape(config)
     counts = method_counts(config, method)
-    prec = method_precision(config, method)
-    linear_frozen = 0 if method == "full" else shape.n_layers * shape.linear_params_per_layer()
+    linear_frozen = 0 if spec.trains_base else shape.n_layers * shape.linear_params_per_layer()
     params = ParamCounts(counts["total"], counts["trainable"], linear_frozen)
-    knobs = _activation_knobs(config, method)
-    dropout = family_of(model_fields(config)) != "llama"
-    mems = {}
-    for ckpt in (config.checkpointing, not config.checkpointing):
-        setup = ActivationSetup(config.batch, config.seq, checkpointing=ckpt, dropout=dropout)
-        mems[ckpt] = training_memory(shape, params, method, prec, setup, **knobs)
-    mem = mems[config.checkpointing]
-    saved = counts["total"] if method == "full" else counts["trainable"]
+    mem = _memory(config, method, params, config.checkpointing)
+    saved = counts["total"] if spec.trains_base else counts["trainable"]  # the whole model, or the adapter
     return MethodEstimate(
-        method=method, name=METHODS[method].name, counts=counts, precision=prec.label, memory=mem,
-        memory_other=mems[not config.checkpointing],
+        method=method, name=METHODS[method].name, counts=counts,
+        precision=method_precision(config, method).label, memory=mem,
+        memory_other=_memory(config, method, params, not config.checkpointing),
         adapter_bytes=adapter_file_bytes(saved, 4 if config.bits == 32 else 2),
-        fits={gb: fits(mem.total, gb) for gb in GPU_SIZES_GB}, note=NOTES.get(method, ""),
+        fits={gb: fits(mem.total, gb) for gb in GPU_SIZES_GB}, note=METHODS[method].calculator_note,
     )
 
 
@@ -239,7 +250,7 @@ def base_weight_bytes(config: CalcConfig) -> dict[str, float]:
     """The frozen base model's weights at each storage precision (the NF4 rows quantize the
     blocks' linear layers; embeddings, norms and head stay 16-bit, as bitsandbytes does)."""
     shape = model_shape(config)
-    total = method_counts(config, "full")["total"]
+    total = method_counts(config, "full")["base_total"]  # the model before any method is applied
     linear = shape.n_layers * shape.linear_params_per_layer()
     other = total - linear
     return {

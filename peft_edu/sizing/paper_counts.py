@@ -50,10 +50,11 @@ PAPER_COUNTS = (
 
 
 def paper_count(model: str, method: str, knob: int | None, targets: tuple[str, ...]) -> PaperCount | None:
-    """The paper's count for exactly this configuration, or None."""
+    """The paper's count for exactly this configuration, or None. A count without a knob
+    (full fine-tuning) holds whatever the knobs and targets on screen."""
     for p in PAPER_COUNTS:
         if (p.model, p.method) != (model, method):
             continue
-        if p.method == "full" or (p.knob == knob and set(p.targets) == set(targets)):
+        if p.knob is None or (p.knob == knob and set(p.targets) == set(targets)):
             return p
     return None

@@ -1,4 +1,4 @@
-"""Figures of the calculator page: trainable parameters, memory by term, one layer.
+"""Figures of the calculator page: trainable parameters, memory by term, one layer; and its table.
 
 Pure functions of ``peft_edu.sizing.estimate.MethodEstimate`` rows; no Streamlit here.
 
@@ -37,6 +37,22 @@ def _layout(title: str, height: int, x_title: str | None, y_title: str | None, *
         if text:
             layout.setdefault(axis, {})["title"] = dict(text=text)
     return layout
+
+
+def results_table(rows, gpu_sizes_gb=(24, 40, 80)) -> list[dict]:
+    """The calculator's table: one record per method, numbers formatted for reading."""
+    table = []
+    for r in rows:
+        c, m = r.counts, r.memory
+        other = "Total without ckpt" if r.memory_other.activations > m.activations else "Total with ckpt"
+        row = {"Method": r.name, "Trainable": fmt_int(c["trainable"]), "Share of model": f"{c['percent']:.3g} %",
+               "Without head": fmt_int(c["trainable_without_head"]), "Adapter file": fmt_bytes(r.adapter_bytes),
+               "Weights": fmt_bytes(m.weights), "Gradients": fmt_bytes(m.gradients),
+               "Optimizer": fmt_bytes(m.optimizer), "Activations": fmt_bytes(m.activations),
+               "Total": fmt_bytes(m.total), other: fmt_bytes(r.memory_other.total)}
+        row.update({f"{gb} GB": "fits" if r.fits[gb] else "does not fit" for gb in gpu_sizes_gb})
+        table.append(row)
+    return table
 
 
 def trainable_chart(rows) -> go.Figure:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
+from peft_edu.registry import METHODS
 from peft_edu.viz.style import FROZEN, TRAINABLE, base_layout, fmt_bytes
 
 NF4_COLOR = "#b5489b"  # the quantized family's colour (style.FAMILY_COLORS)
@@ -65,7 +66,7 @@ def weight_memory_figure(rows) -> go.Figure:
 
 def training_memory_figure(costs) -> go.Figure:
     """Stacked bars: weights, gradients, optimizer states, activations, per model and method."""
-    labels = [f"{c.model}<br>{'full' if c.method == 'full' else 'LoRA r=8'}" for c in costs]
+    labels = [f"{c.model}<br>{METHODS[c.method].name}" for c in costs]
     fig = go.Figure()
     for term, color in TERM_COLORS.items():
         values = [c.memory.parts()[term] for c in costs]

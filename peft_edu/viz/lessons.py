@@ -9,6 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from peft_edu.registry import METHODS
 from peft_edu.viz.matrices import FROZEN_DIVERGING, MOVING_COLOR, TRAINABLE_DIVERGING
 from peft_edu.viz.style import FROZEN, TRAINABLE, base_layout, fmt_bytes, fmt_int
 
@@ -75,11 +76,11 @@ def frozen_a_figure(steps: list[int], moved: dict[str, list[float]], loss_fa: li
 
 def activation_figure(model: str, bytes_by_method: dict[str, float], batch: int, seq: int) -> go.Figure:
     """Activation memory of one training batch, per method (bars, GB)."""
-    names = list(bytes_by_method)
-    values = [bytes_by_method[n] / 1e9 for n in names]
-    colors = [FULL_COLOR if "full" in n.lower() else FROZEN if "FA" in n else TRAINABLE for n in names]
-    fig = go.Figure(go.Bar(x=names, y=values, marker_color=colors,
-                           text=[fmt_bytes(bytes_by_method[n]) for n in names], textposition="outside"))
+    keys = list(bytes_by_method)
+    values = [bytes_by_method[k] / 1e9 for k in keys]
+    colors = [method_color(k, i) for i, k in enumerate(keys)]
+    fig = go.Figure(go.Bar(x=[METHODS[k].name for k in keys], y=values, marker_color=colors,
+                           text=[fmt_bytes(bytes_by_method[k]) for k in keys], textposition="outside"))
     fig.update_xaxes(title="method (adapting q, k, v, o and the MLP)")
     fig.update_yaxes(title="activation memory (GB)", rangemode="tozero")
     return base_layout(fig, f"Activations kept for backward: {model}, batch {batch} × {fmt_int(seq)} tokens, "
@@ -148,8 +149,32 @@ def ratio_figure(curves: dict[float, list[float]], lr: float) -> go.Figure:
     return base_layout(fig, f"LoRA+: lr(A) = {lr:g}, lr(B) = ratio × lr(A)", height=420)
 
 
-METHOD_COLORS = {"full": FULL_COLOR, "lora": "#f0a35e", "dora": "#9c3a12"}  # both adapters train: warm
-METHOD_NAMES = {"full": "full fine-tuning", "lora": "LoRA", "dora": "DoRA"}
+def scaling_figure(runs) -> go.Figure:
+    """rsLoRA lesson: ‖ΔW‖ after the run (left) and the final loss (right) against the rank."""
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
+                        subplot_titles=("Size of the update ‖ΔW‖ after 10 steps", "Loss at the end of the run"))
+    keys = list(dict.fromkeys(run.method for run in runs))
+    for i, key in enumerate(keys):
+        mine = [run for run in runs if run.method == key]
+        ranks = [run.r for run in mine]
+        style = dict(color=WARM[i % len(WARM)], width=2, dash="dash" if i else "solid")
+        fig.add_trace(go.Scatter(x=ranks, y=[run.update_norm for run in mine], mode="lines+markers",
+                                 name=METHODS[key].name, legendgroup=key, line=style), row=1, col=1)
+        fig.add_trace(go.Scatter(x=ranks, y=[run.loss[-1] for run in mine], mode="lines+markers",
+                                 name=METHODS[key].name, legendgroup=key, showlegend=False, line=style),
+                      row=1, col=2)
+    fig.update_xaxes(title="rank r (log scale)", type="log", tickvals=sorted({run.r for run in runs}))
+    fig.update_yaxes(title="‖ΔW‖_F", row=1, col=1)
+    fig.update_yaxes(title="mean squared error (log scale)", type="log", exponentformat="power", row=1, col=2)
+    return base_layout(fig, "Same α, same learning rate, rising rank: α/r against α/√r", height=420)
+
+
+WARM = ("#f0a35e", "#9c3a12", "#d9682b")  # adapters train: warm shades, one per method drawn
+
+
+def method_color(key: str, i: int) -> str:
+    """Full fine-tuning in its own colour; the i-th adapter method in a warm shade."""
+    return FULL_COLOR if METHODS[key].family == "baseline" else WARM[i % len(WARM)]
 
 
 def magdir_figure(results) -> go.Figure:
@@ -157,8 +182,8 @@ def magdir_figure(results) -> go.Figure:
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
                         subplot_titles=("Direction vs magnitude, along the run",
                                         "Magnitude change of each row, end of run"))
-    for res in results:
-        name, color = METHOD_NAMES[res.method], METHOD_COLORS[res.method]
+    for i, res in enumerate(results):
+        name, color = METHODS[res.method].name, method_color(res.method, i)
         fig.add_trace(go.Scatter(x=res.d_dir, y=res.d_mag, mode="lines+markers", name=name, legendgroup=name,
                                  line=dict(color=color, width=2), marker=dict(size=6),
                                  customdata=res.steps, hovertemplate="step %{customdata}: ΔD %{x:.4f}, "

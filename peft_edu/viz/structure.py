@@ -9,10 +9,10 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from peft_edu.registry import METHODS
 from peft_edu.viz.style import FROZEN, TRAINABLE, base_layout, fmt_int
 
 FROM_VIRTUAL = "#f6c48f"  # positions computed by frozen layers from the virtual tokens
-NAMES = {"prompt_tuning": "Prompt tuning", "prefix_tuning": "Prefix tuning"}
 
 
 def _row(y: str, n_virtual: int, n_real: int, virtual_color: str, virtual_label: str,
@@ -36,10 +36,10 @@ def _row(y: str, n_virtual: int, n_real: int, virtual_color: str, virtual_label:
 def token_flow_figure(flows) -> go.Figure:
     """One panel per method: the positions of the input and of every layer's keys/values."""
     fig = make_subplots(rows=1, cols=len(flows), horizontal_spacing=0.16,
-                        subplot_titles=[f"{NAMES[f.method]}: n = {f.n_tokens} virtual, T = {f.real_tokens} real"
+                        subplot_titles=[f"{METHODS[f.method].name}: n = {f.n_tokens} virtual, T = {f.real_tokens} real"
                                         for f in flows])
     for col, f in enumerate(flows, start=1):
-        prompt = f.method == "prompt_tuning"
+        prompt = f.input_len > f.real_tokens  # prompt tuning lengthens the input; prefix tuning does not
         rows = [("input embeddings", f.input_len - f.real_tokens, TRAINABLE, "trainable virtual token")]
         for i, (q, k) in enumerate(zip(f.queries, f.keys), start=1):
             if prompt:  # the virtual positions travel through the frozen layers

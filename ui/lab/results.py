@@ -35,9 +35,9 @@ def adapter_files(model, method: str) -> tuple[bytes | None, str]:
     """(zip of the adapter directory, note); (None, why not) when there is no adapter."""
     if method == HEAD_ONLY:
         return None, "A head-only run has no adapter: only the classifier head trained."
-    if method == "full":
+    if METHODS[method].family == "baseline":  # full fine-tuning
         return None, "Full fine-tuning changed every weight: there is no adapter, the whole model is the result."
-    from peft_edu.export import adapter_zip  # torch and safetensors: loaded on the first download only
+    from peft_edu.export import adapter_zip  # imports torch: only when a download is first built
 
     data = adapter_zip(model, "adapter")
     spec = METHODS[method]

@@ -105,10 +105,10 @@ def lora_fa() -> None:
                          key="lesson_lora_fa_model")
     acts = _activations(model)
     _chart(figs.activation_figure(model, acts, 8, 512), "lesson_lora_fa_activations")
-    saved = acts["LoRA"] - acts["LoRA-FA"]
+    saved = acts["lora"] - acts["lora_fa"]
     st.markdown(
         f"With A frozen, B's gradient needs only A·x (r numbers per token), not the layer's input x: "
-        f"LoRA-FA keeps **{fmt_bytes(saved)}** less ({100 * saved / acts['LoRA']:.0f}%) than LoRA here "
+        f"LoRA-FA keeps **{fmt_bytes(saved)}** less ({100 * saved / acts['lora']:.0f}%) than LoRA here "
         "(r = 8 on every linear layer, `peft_edu.sizing.activations`).")
 
 
@@ -161,6 +161,28 @@ def lora_plus() -> None:
         "to grow; A only has to stay a useful projection — so B can take larger steps (LoRA+ §4).")
 
 
+# ---------------------------------------------------------------- rsLoRA
+@st.cache_data(max_entries=1, show_spinner=False)
+def _scaling():
+    return fam.rank_scaling()
+
+
+def rslora() -> None:
+    st.subheader("Why the square root: the update's size against the rank")
+    with st.spinner("Training LoRA and rsLoRA at four ranks…"):
+        runs = _scaling()
+    _chart(figs.scaling_figure(runs), "lesson_rslora_scaling")
+    by = {(run.method, run.r): run for run in runs}
+    low, high = fam.SCALING_RANKS[0], fam.SCALING_RANKS[-1]
+    st.markdown(
+        f"Eight real runs on the toy layer, all with α = 8 and the same learning rate. With LoRA's α/r the "
+        f"update after {fam.EARLY_STEP} steps shrinks as the rank grows: ‖ΔW‖ = {by['lora', low].update_norm:.2f} at r = {low}, "
+        f"{by['lora', high].update_norm:.2f} at r = {high}, and the loss at r = {high} ends at "
+        f"{by['lora', high].loss[-1]:.1e}. With rsLoRA's α/√r the update does not shrink "
+        f"({by['rslora', low].update_norm:.2f} → {by['rslora', high].update_norm:.2f}) and the loss at r = {high} "
+        f"reaches {by['rslora', high].loss[-1]:.1e}: the extra rank is used (rsLoRA §3–4).")
+
+
 # ---------------------------------------------------------------- DoRA
 def dora() -> None:
     st.subheader("Magnitude and direction")
@@ -170,6 +192,6 @@ def dora() -> None:
     st.markdown(
         "Each row of W is a length (magnitude) times a unit vector (direction). DoRA trains the length "
         "directly as m and the direction with LoRA. End of run, mean relative magnitude change: "
-        + ", ".join(f"{figs.METHOD_NAMES[k]} {last[k].d_mag[-1]:.3f}" for k in last)
+        + ", ".join(f"{METHODS[k].name} {last[k].d_mag[-1]:.3f}" for k in last)
         + "; mean direction change 1 − cos: "
-        + ", ".join(f"{figs.METHOD_NAMES[k]} {last[k].d_dir[-1]:.3f}" for k in last) + ".")
+        + ", ".join(f"{METHODS[k].name} {last[k].d_dir[-1]:.3f}" for k in last) + ".")

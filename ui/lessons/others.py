@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from peft_edu import METHODS
 from peft_edu.lessons import blocks, costs, quantization, virtual_tokens
 from peft_edu.sizing.memory import nf4_bits_per_weight
 from peft_edu.viz import costs as cost_figs
@@ -46,7 +47,8 @@ def _ia3_vectors():
 
 @st.cache_data(max_entries=2, show_spinner=False)
 def _step_bytes(method: str):
-    return costs.step_bytes(method, **({"r": 4} if method == "lora" else {}))
+    knob = METHODS[method].size_knob  # LoRA at r = 4; full fine-tuning has no size knob
+    return costs.step_bytes(method, **({knob: 4} if knob else {}))
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
