@@ -2,7 +2,8 @@
 on real model sizes; the whole configuration lives in the URL so it can be shared.
 
 UI only: configuration and validation in ``peft_edu.sizing.config``, numbers in
-``peft_edu.sizing.estimate`` (counts from ``peft_edu.count``), figures in ``peft_edu.viz.calculator``.
+``peft_edu.sizing.estimate`` (counts from ``peft_edu.count``), figures and the table in
+``peft_edu.viz.calculator``, widget state <-> URL in ``ui.calculator_state``.
 """
 from __future__ import annotations
 

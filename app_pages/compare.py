@@ -44,7 +44,7 @@ def _race(methods: list[str]) -> dict:
 
 st.title("Compare methods")
 st.markdown(
-    "All twelve methods side by side: what each trains, how many parameters that is, whether the "
+    f"All {len(METHODS)} methods side by side: what each trains, how many parameters that is, whether the "
     "update folds into the weights, and what it costs. Below the table, the same small task is "
     "trained with every method."
 )

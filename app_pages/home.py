@@ -61,7 +61,7 @@ st.markdown(
     "learned scaling vectors ((IA)³)."
 )
 
-st.header("Twelve methods, one timeline")
+st.header(f"{len(METHODS)} methods, one timeline")
 st.plotly_chart(methods_timeline(), key="home_timeline", width="stretch")
 st.caption("Each marker is one paper; hover for its title. Open a method below.")
 link_cols = st.columns(4)

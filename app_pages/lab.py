@@ -12,6 +12,7 @@ from ui.lab.data import builtin, choose_data
 from ui.lab.knobs import choose_method, method_label, render_knobs
 from ui.lab.live import REFRESH_S, active, render_live, session_jobs
 from ui.lab.results import render_finished
+from peft_edu import METHODS
 from peft_edu.lab import jobs
 from peft_edu.lab.data import BUILTIN_NAME
 from peft_edu.lab.run_config import HEAD_ONLY, METHOD_CHOICES, defaults
@@ -99,7 +100,7 @@ def start_race(methods: list[str], budget, data) -> None:
 
 st.title("Live fine-tune lab")
 st.caption("Fine-tune a real pretrained transformer — all-MiniLM-L6-v2 (BERT architecture, 6 layers, "
-           "22.7M parameters) — on a sentence-classification task with any of the twelve methods, "
+           f"22.7M parameters) — on a sentence-classification task with any of the {len(METHODS)} methods, "
            "and watch the training loss and the test accuracy live.")
 
 left, right = st.columns([1, 2], gap="large")

@@ -160,24 +160,23 @@ def _estimate(case: str, counts: dict, config, batch: int, seq: int) -> dict:
     """The calculator's memory model for the same model, batch, sequence and precision."""
     import torch
 
-    from peft_edu.sizing.memory import ActivationSetup, ModelShape, ParamCounts, Precision, nf4_bits_per_weight
+    from peft_edu.methods import protocol
+    from peft_edu.sizing.memory import ActivationSetup, ParamCounts, Precision, hf_shape, nf4_bits_per_weight
     from peft_edu.sizing.memory import precision, training_memory
 
-    method, bits, dq, ckpt = CASES[case]
-    shape = ModelShape(
-        n_layers=config.num_hidden_layers, d_model=config.hidden_size, n_heads=config.num_attention_heads,
-        n_kv_heads=config.num_attention_heads, d_ff=config.intermediate_size, vocab=config.vocab_size,
-        gated_mlp=False, lm_head=False,
-    )
+    name, bits, dq, ckpt = CASES[case]
+    method = name.replace("_all", "")  # "qlora_all": QLoRA on every linear layer
+    shape = hf_shape(config, "seq_cls")  # the measured model: a 2-label classifier, no LM head
     setup = ActivationSetup(batch, seq, checkpointing=ckpt, fused_attention=False, dropout=True)
     prec = precision(32)
     if bits == 4:  # NF4 base, everything else fp32 on the CPU (bitsandbytes compute_dtype)
         prec = Precision("NF4, fp32 compute", nf4_bits_per_weight(dq), 4, 4, 4, 0, 4)
-    targets = ("q", "k", "v", "o", "mlp") if method == "qlora_all" else ("q", "v")
+    targets = ("q", "k", "v", "o", "mlp") if name == "qlora_all" else ("q", "v")
     # PyTorch's CPU dropout keeps its mask as a float tensor (4 bytes a value), CUDA as bool
     mask_bytes = 1 if torch.cuda.is_available() else 4
-    mem = training_memory(shape, ParamCounts(**counts), method.replace("_all", ""), prec, setup,
-                          mask_bytes=mask_bytes, r=8, targets=targets)
+    rank = {"r": 8} if protocol(method).uses_targets else {}  # full fine-tuning has no rank
+    mem = training_memory(shape, ParamCounts(**counts), method, prec, setup,
+                          mask_bytes=mask_bytes, targets=targets, **rank)
     return mem.parts() | {"Total": mem.total}
 
 

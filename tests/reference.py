@@ -1,4 +1,4 @@
-"""Values copied from REFERENCE.md (the project's reference sheet), kept once for every test that needs them."""
+"""Values copied from REFERENCE.md (the project's reference sheet), kept once for all tests."""
 
 REFERENCE_LEVELS = [  # REFERENCE.md, "QLoRA's NF4": the 16 codes, exactly as bitsandbytes defines them
     -1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453,

@@ -151,7 +151,7 @@ def test_config_dict_and_transformers_config():
 
 def test_percent_and_keys():
     c = count("Llama-2-7B", "lora", r=8)
-    assert c["trainable"] == 4_194_304  # q_proj and v_proj (peft's default targets): 32 · 2 · 8 · (4096 + 4096)
+    assert c["trainable"] == 4_194_304  # q_proj, v_proj (peft's defaults): 32 · 2 · 8 · (4096 + 4096)
     assert c["base_total"] == 6_738_415_616  # Llama 2's published size
     assert c["total"] == 6_742_609_920  # 6,738,415,616 + 4,194,304
     # peft's print_trainable_parameters() on the same config (LoRA r=8 on q_proj, v_proj) prints

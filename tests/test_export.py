@@ -17,10 +17,11 @@ from safetensors import safe_open
 
 import peft_edu
 from peft_edu.export import adapter_zip
+from peft_edu.methods import protocol
 from peft_edu.models import load_pretrained
 from tests.tiny import batch, tiny_bert, tiny_gpt2
 
-PEFT_METHODS = {"lora": {"r": 4}, "lora_fa": {"r": 4}, "lora_plus": {"r": 4}, "dora": {"r": 4},
+PEFT_METHODS = {"lora": {"r": 4}, "rslora": {"r": 4}, "lora_fa": {"r": 4}, "lora_plus": {"r": 4}, "dora": {"r": 4},
                 "vera": {"r": 4}, "qlora": {"r": 4}, "prompt_tuning": {"n_tokens": 3},
                 "prefix_tuning": {"n_tokens": 3}, "ia3": {}}
 OWN_METHODS = {"adapter": {"bottleneck": 4}, "delta_lora": {"r": 4}}
@@ -162,6 +163,13 @@ def test_own_format_is_documented_json(tmp_path):
     with safe_open(str(tmp_path / "adapter_model.safetensors"), framework="pt") as f:
         assert f.get_tensor("transformer.h.0.attn.c_proj.adapter.W_down").shape == (4, 32)
         assert f.metadata()["peft_edu_method"] == "adapter"
+
+
+def test_every_method_is_exported_here():
+    """A new method joins PEFT_METHODS or OWN_METHODS (or has no adapter, as full fine-tuning)."""
+    no_adapter = {key for key in peft_edu.METHODS if protocol(key).saved_as == "model"}
+    assert set(PEFT_METHODS) | set(OWN_METHODS) | no_adapter == set(peft_edu.METHODS)
+    assert all(protocol(key).saved_as == "peft" for key in PEFT_METHODS)
 
 
 def test_lora_files_load_across_the_lora_recipes(tmp_path):

@@ -43,7 +43,7 @@ def test_lora_fa_activation_saving_is_the_adapted_inputs():
     s = model_shape("Llama-2-7B")
     h, f = s.d_model, s.d_ff
     # LoRA keeps the input of q/k/v (h), o (h), the MLP up (h) and down (f) per token and layer; 2 bytes each
-    assert acts["LoRA"] - acts["LoRA-FA"] == pytest.approx(s.n_layers * 2 * (3 * h + f))
+    assert acts["lora"] - acts["lora_fa"] == pytest.approx(s.n_layers * 2 * (3 * h + f))
 
 
 # ---------------------------------------------------------------- VeRA
@@ -238,3 +238,15 @@ def test_figures_have_titles_and_axis_labels():
         assert isinstance(fig, go.Figure)
         assert fig.layout.title.text
         assert fig.layout.xaxis.title.text and fig.layout.yaxis.title.text, fig.layout.title.text
+
+
+# ---------------------------------------------------------------- rsLoRA
+def test_rslora_keeps_the_update_from_shrinking_with_rank():
+    """rsLoRA §3: with alpha / r the early update shrinks as r grows; with alpha / sqrt(r) it
+    does not, and the extra rank lowers the loss. Both scalings agree at r = 1 (same run)."""
+    runs = {(run.method, run.r): run for run in fam.rank_scaling()}
+    low, high = fam.SCALING_RANKS[0], fam.SCALING_RANKS[-1]
+    assert runs["lora", low].loss == runs["rslora", low].loss  # alpha / 1 == alpha / sqrt(1)
+    assert runs["lora", high].update_norm < 0.5 * runs["lora", low].update_norm
+    assert runs["rslora", high].update_norm >= runs["rslora", low].update_norm
+    assert runs["rslora", high].loss[-1] < 0.2 * runs["lora", high].loss[-1]

@@ -234,7 +234,8 @@ def test_vera_shares_one_pair_of_buffers(family):
     assert _views_of_the_shared_pair(model)
     assert [k for k in model.state_dict() if "vera_" in k] == ["vera_shared.vera_A", "vera_shared.vera_B"]
     moved = copy.deepcopy(model)
-    assert _views_of_the_shared_pair(moved) and moved.vera_shared.vera_A.data_ptr() != model.vera_shared.vera_A.data_ptr()
+    assert _views_of_the_shared_pair(moved)
+    assert moved.vera_shared.vera_A.data_ptr() != model.vera_shared.vera_A.data_ptr()  # its own pair
     with torch.no_grad():
         moved.vera_shared.vera_A.mul_(2.0)  # one change to the pair reaches every layer of that model
     moved_layers = [m for m in moved.modules() if isinstance(m, VeRALinear)]

@@ -2,6 +2,7 @@
 numeric answer agrees with peft_edu's computation and with the closed forms of REFERENCE.md."""
 from __future__ import annotations
 
+import math
 import random
 import textwrap
 from pathlib import Path
@@ -85,6 +86,7 @@ INDEPENDENT = {
     "full-bytes-per-param": lambda: full_finetune_bytes(1).total,  # ZeRO paper accounting
     "lora-alpha-scale": lambda: scaling(LoRAConfig(r=8, alpha=16)),
     "loraplus-lr-b": lambda: 16 * 0.0002,
+    "rslora-scale-r16": lambda: 16 / math.sqrt(16),  # alpha / sqrt(r), rsLoRA §3
     "qlora-absmax-bits": lambda: 32 / 64,  # one fp32 absmax per block of 64 (REFERENCE.md)
     "mem-adam-states": lambda: 2,  # first and second moment
     "mem-16bit-weights": lambda: 13e9 * 2 / 1e9,

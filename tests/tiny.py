@@ -13,8 +13,9 @@ from __future__ import annotations
 import random
 
 import torch
-from transformers import (BertConfig, BertForSequenceClassification, GPT2Config, GPT2ForSequenceClassification,
-                          LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForSequenceClassification)
+from transformers import (BertConfig, BertForSequenceClassification, GPT2Config,
+                          GPT2ForSequenceClassification, LlamaConfig, LlamaForCausalLM, MistralConfig,
+                          MistralForSequenceClassification)
 
 from peft_edu.lab.data import Dataset
 
@@ -39,7 +40,7 @@ def tiny_gpt2(cls=GPT2ForSequenceClassification, seed: int = 0):
 
 
 def batch(vocab: int = VOCAB, pad: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """Token ids (2, 7) and their attention mask; the second sequence has two padding positions when pad=True."""
+    """Token ids (2, 7) and their attention mask; with pad=True the second sequence ends in two pads."""
     gen = torch.Generator().manual_seed(1)
     ids = torch.randint(2, vocab, (2, 7), generator=gen)
     mask = torch.ones_like(ids)
@@ -74,7 +75,8 @@ def tiny_llama(seed: int = 0) -> LlamaForCausalLM:
 def tiny_mistral(seed: int = 0) -> MistralForSequenceClassification:
     """Mistral with a 3-label sequence-classification head (``score``, 32 x 3, no bias)."""
     torch.manual_seed(seed)
-    return MistralForSequenceClassification(MistralConfig(**_llama_sizes(), num_labels=3, pad_token_id=0)).eval()
+    config = MistralConfig(**_llama_sizes(), num_labels=3, pad_token_id=0)
+    return MistralForSequenceClassification(config).eval()
 
 
 # ---------------------------------------------------------------- the lab: a 12-word language

@@ -18,6 +18,7 @@ from peft_edu.sizing.activations import ActivationSetup, ModelShape
 from peft_edu.lessons.core import one_thread
 from peft_edu.lessons.transformer import TASK_B, ce_on, pretrained, task_batch
 from peft_edu.sizing.memory import MemoryBreakdown, ParamCounts, hf_shape, precision, training_memory
+from peft_edu.methods import protocol
 from peft_edu.models import hf_config, preset
 
 
@@ -58,7 +59,7 @@ COST_PRESETS = ("roberta-base", "Llama-2-7B", "Llama-2-13B", "Llama-2-70B")
 @dataclass(frozen=True)
 class ModelCost:
     model: str
-    method: str  # "full" or "lora"
+    method: str  # registry key (the lesson shows full fine-tuning beside LoRA)
     trainable: int
     total: int
     memory: MemoryBreakdown  # bytes by term, 16-bit mixed precision, batch 8 × 512 tokens
@@ -66,15 +67,16 @@ class ModelCost:
 
 
 def model_cost(model: str, method: str, r: int = 8, batch: int = 8, seq: int = 512) -> ModelCost:
-    """Training memory and per-task file size of ``method`` on a preset (LoRA on q and v)."""
-    if method not in ("full", "lora"):
-        raise ValueError(f"method must be 'full' or 'lora', got {method!r}")
-    config = {"r": r} if method == "lora" else {}
+    """Training memory and per-task file size of ``method`` on a preset; a method with a size
+    knob (LoRA) at ``r`` on q and v, one that trains the base (full) with no knobs."""
+    spec = protocol(method)
+    knob = peft_edu.METHODS[method].size_knob
+    config = {knob: r} if knob else {}
     c = peft_edu.count(model, method, train_head=False, **config)
     shape = model_shape(model)
     linear = shape.n_layers * shape.linear_params_per_layer()
-    frozen_linear = 0 if method == "full" else linear
-    counts = ParamCounts(total=c["total"], trainable=c["trainable"], base_linear_frozen=frozen_linear)
-    knobs = {"r": r, "targets": ("q", "v")} if method == "lora" else {}
-    memory = training_memory(shape, counts, method, precision(16), ActivationSetup(batch, seq), **knobs)
+    counts = ParamCounts(total=c["total"], trainable=c["trainable"],
+                         base_linear_frozen=0 if spec.trains_base else linear)
+    targets = {"targets": ("q", "v")} if spec.uses_targets else {}
+    memory = training_memory(shape, counts, method, precision(16), ActivationSetup(batch, seq), **targets, **config)
     return ModelCost(model, method, c["trainable"], c["total"], memory, 2.0 * c["trainable"])

@@ -69,12 +69,13 @@ Optional, for ``peft_edu.export`` (adapters on disk):
     "peft" (Hugging Face peft's format, as the registry's ``hf_peft_type``), "peft_edu"
     (our own: every trainable tensor under its own name), "merged" (our own: W + ΔW of
     every adapted layer) or "model" (no adapter: the whole model is the result).
-    Default: "peft" where the registry names a peft_type, else "peft_edu".
+    Default: "model" for a method that TRAINS_BASE, else "peft" where the registry names a
+    peft_type, else "peft_edu".
 ``PEFT_PREFIX: str``
     peft's key prefix for tensors inside the model. Default "base_model.model." (peft's
     tuner wraps the model); prompt learning leaves it unwrapped: "base_model.".
 ``peft_config(cfg, arch, model) -> dict``
-    The method's own keys of peft's adapter_config.json. Default: none.
+    The method's own keys of peft's adapter_config.json. Required when SAVED_AS is "peft".
 ``peft_options(config) -> dict | None``
     ``apply()`` options (without targets, train_head) read from a peft adapter_config.json,
     or None when the file is not this method's. Only the method a peft_type reads back
@@ -234,7 +235,11 @@ class Method:
 
     @property
     def saved_as(self) -> str:
-        return getattr(self.module, "SAVED_AS", "peft" if self.peft_type else "peft_edu")
+        if self.trains_base:  # every weight may have changed: no adapter, the whole model is the result
+            default = "model"
+        else:
+            default = "peft" if self.peft_type else "peft_edu"
+        return getattr(self.module, "SAVED_AS", default)
 
     @property
     def peft_prefix(self) -> str:
@@ -242,7 +247,9 @@ class Method:
 
     def peft_config(self, cfg, arch, model) -> dict:
         own = getattr(self.module, "peft_config", None)
-        return own(cfg, arch, model) if own is not None else {}
+        if own is None:  # without its keys (r, target_modules, ...) peft cannot rebuild the adapter
+            raise TypeError(f"{self.key} is saved in peft's format but has no peft_config(cfg, arch, model)")
+        return own(cfg, arch, model)
 
     def peft_options(self, config: dict) -> dict | None:
         own = getattr(self.module, "peft_options", None)

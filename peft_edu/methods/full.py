@@ -16,7 +16,6 @@ from peft_edu.methods import LabDefaults, Watched
 from peft_edu.sizing.profile import ActivationProfile, EVERY_INPUT, ModelShape
 
 USES_TARGETS = False  # nothing is wrapped: the whole model trains
-SAVED_AS = "model"  # no adapter: every weight changed, the whole model is the result
 
 
 @dataclass(frozen=True)

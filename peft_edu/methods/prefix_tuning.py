@@ -108,14 +108,6 @@ def prepend_prefix(model: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, 
     return (), kwargs
 
 
-def attention_shape(config) -> tuple[int, int, int]:
-    """(layers, key/value heads, head dim) from a Hugging Face config (BERT, GPT-2, Llama)."""
-    heads = config.num_attention_heads
-    kv_heads = getattr(config, "num_key_value_heads", None) or heads  # grouped-query attention
-    head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
-    return config.num_hidden_layers, kv_heads, head_dim
-
-
 def inject(model: nn.Module, cfg: Config, arch=None) -> None:
     """Attach ``model.prefix`` and the hook that feeds it to attention (model already frozen)."""
     arch = arch or arch_of(model)
@@ -123,7 +115,7 @@ def inject(model: nn.Module, cfg: Config, arch=None) -> None:
         raise ValueError(f"prefix tuning needs a transformer (BERT, GPT-2 or Llama family), not {arch.family!r}")
     if hasattr(model, "prefix"):
         raise ValueError("prefix tuning is already applied to this model")
-    n_layers, kv_heads, head_dim = attention_shape(model.config)
+    n_layers, kv_heads, head_dim = arch.n_layers, arch.n_kv_heads, arch.head_dim  # from models.hf_dims
     device = model.get_input_embeddings().weight.device
     model.prefix = Prefix(n_layers, cfg.n_tokens, kv_heads, head_dim, cfg, device)
     model.prefix.hook = model.register_forward_pre_hook(prepend_prefix, with_kwargs=True)

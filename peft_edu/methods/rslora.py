@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from peft_edu.methods import LabDefaults, LessonDefaults, lora
+from peft_edu.sizing.profile import ActivationProfile, ModelShape
 
 USES_TARGETS = True
 PEFT_NAMES = lora.PEFT_NAMES  # saved as LoRA with use_rslora = true
@@ -49,9 +50,20 @@ def inject(model: nn.Module, cfg: Config, arch) -> None:
     lora.inject(model, layer_config(cfg), arch)
 
 
+def peft_config(cfg: Config, arch, model: nn.Module) -> dict:
+    """peft's LoraConfig with ``use_rslora`` (peft_edu.export): in peft, rsLoRA is an option of LoRA."""
+    return lora.peft_config(layer_config(cfg), arch, model)
+
+
 # The lab: alpha = 16 as LoRA's lab run; at r = 8 that is a scaling of 16 / sqrt(8) = 5.7
 # (LoRA: 2), so the learning rate is lower than LoRA's.
 LAB = LabDefaults(lr=1e-3, steps=100, config=Config(r=8, alpha=16.0))
 # The page and the Compare race: r = 4, alpha = 4 (the page sets alpha = r at each slider stop).
 LESSON = LessonDefaults("layer", Config(r=4, alpha=4.0))
 watch = lora.watch  # the layer is LoRA's
+
+
+# ---------------------------------------------------------------- the calculator
+def activation_profile(shape: ModelShape, cfg: Config, targets: tuple[str, ...]) -> ActivationProfile:
+    """LoRA's tensors: only the scaling differs."""
+    return lora.activation_profile(shape, cfg, targets)

@@ -35,4 +35,4 @@ def methods_timeline() -> go.Figure:
                      range=[years[0] - 0.5, years[-1] + 1.2])
     fig.update_yaxes(visible=False, range=[-0.7, max(stack.values()) + 0.2])
     fig.update_layout(legend_title_text="family")
-    return base_layout(fig, "Twelve ways to fine-tune, by year of publication", height=380)
+    return base_layout(fig, f"{len(METHODS)} ways to fine-tune, by year of publication", height=380)

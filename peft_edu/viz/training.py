@@ -18,10 +18,12 @@ from peft_edu.viz.style import FROZEN, TRAINABLE, base_layout, fmt_int
 
 # One colour per method (registry order), readable on white; the same method is the same
 # colour in every race. LoRA gets the app's warm "trainable" colour.
-METHOD_COLORS = dict(zip(METHODS, (
-    "#7f7f7f", TRAINABLE, "#d62728", "#8c564b", "#bcbd22", "#ff9896",
-    "#9467bd", "#b5489b", "#2a9d8f", "#17becf", "#c9a227", "#1f77b4",
-)))
+PALETTE = (
+    "#7f7f7f", TRAINABLE, "#d62728", "#8c564b", "#bcbd22", "#ff9896", "#9467bd", "#b5489b",
+    "#2a9d8f", "#17becf", "#c9a227", "#1f77b4", "#e377c2", "#393b79", "#637939", "#8c6d31",
+    "#843c39", "#7b4173", "#3182bd", "#31a354", "#756bb1", "#636363", "#e6550d", "#6baed6",
+)
+METHOD_COLORS = dict(zip(METHODS, PALETTE))
 METHOD_COLORS["head_only"] = FROZEN  # the baseline trains no encoder weight
 BASELINE_COLOR = FROZEN
 

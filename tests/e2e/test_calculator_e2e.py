@@ -7,24 +7,9 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from peft_edu import count
-from tests.e2e.conftest import assert_no_exception, screenshot, wait_for_app_idle
+from tests.e2e.helpers import assert_no_exception, screenshot, wait_for_app_idle
 
 pytestmark = pytest.mark.e2e
-
-
-
-@pytest.fixture(scope="module", autouse=True)
-def app_started_once(app_url, browser):
-    """Open the home page first. Streamlit runs in its legacy pages/-directory mode until
-    app.py's st.navigation has run once in the server process; a server whose first request
-    is /calculator runs app_pages/calculator.py without the app around it (reported to the lead)."""
-    context = browser.new_context()
-    home = context.new_page()
-    home.goto(app_url)
-    wait_for_app_idle(home)
-    context.close()
-
-
 SHARED = "calculator?model=roberta-base&methods=full,lora,vera,qlora&r=8&vera_r=1024&targets=q,v&batch=16&seq=256"
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import assert_no_exception, screenshot, wait_for_app_idle
+from tests.e2e.helpers import assert_no_exception, screenshot, wait_for_app_idle
 
 LOSS_POINTS = """() => {
     const plots = [...document.querySelectorAll('.js-plotly-plot')];

@@ -9,27 +9,9 @@ import re
 import pytest
 
 from peft_edu import METHODS
-from tests.e2e.conftest import SHOTS, assert_no_exception, screenshot, wait_for_app_idle
-from tests.e2e.test_pages_e2e import assert_router_page
+from tests.e2e.helpers import ANIMATION, SHOTS, assert_router_page, open_method, screenshot
 
 pytestmark = pytest.mark.e2e
-ANIMATION = '[data-testid="stPlotlyChart"]'
-
-
-def open_method(page, app_url: str, key: str) -> None:
-    """Open a method page through the app (a deep link as the very first request of a fresh
-    server shows Streamlit's "Page not found" dialog before the navigation exists)."""
-    page.goto(f"{app_url}/{key}")
-    wait_for_app_idle(page, timeout_ms=180_000)
-    if page.get_by_text("Page not found").count():
-        page.keyboard.press("Escape")
-        page.goto(f"{app_url}/{key}")
-    wait_for_app_idle(page, timeout_ms=180_000)
-    page.wait_for_selector(f"{ANIMATION} .main-svg", timeout=180_000)
-    for _ in range(3):  # the script may still be running below the animation (first visit)
-        page.wait_for_timeout(1000)
-        wait_for_app_idle(page, timeout_ms=180_000)
-    assert_no_exception(page, key)
 
 
 def current_step(chart) -> int:

@@ -4,17 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import assert_no_exception, screenshot, wait_for_app_idle
+from tests.e2e.helpers import assert_router_page, screenshot, wait_for_app_idle
 
 pytestmark = pytest.mark.e2e
 PAGES = ["", "calculator", "lab", "compare", "quiz"]  # "" is the home page (default)
-
-
-def assert_router_page(page, path: str) -> None:
-    """The page is drawn by app.py's router: the device in the sidebar, no 404 dialog."""
-    assert_no_exception(page, path or "home")
-    assert page.get_by_text("Page not found").count() == 0, f"/{path} is not a page of the app"
-    assert "Compute device" in page.locator('[data-testid="stSidebar"]').inner_text()
 
 
 @pytest.mark.parametrize("path", PAGES)

@@ -5,8 +5,7 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import assert_no_exception, screenshot, wait_for_app_idle
-from tests.e2e.test_method_e2e import open_method
+from tests.e2e.helpers import assert_no_exception, open_method, screenshot, wait_for_app_idle
 
 pytestmark = pytest.mark.e2e
 

@@ -19,21 +19,14 @@ import json
 import os
 import re
 import statistics
-import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import psutil
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = os.environ.get("PEFT_LAB_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
+from tests.server import CHROMIUM, CHROMIUM_ARGS, running_app
+
 IDLE_JS = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
 LEARNER_PAGES = ("", "lora", "calculator", "quiz")  # "" is the home page
 
@@ -90,18 +83,6 @@ def server_rss_mb(proc: psutil.Process) -> float:
     return sum(p.memory_info().rss for p in procs if p.is_running()) / 1e6
 
 
-def start_server(port: int) -> subprocess.Popen:
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
-               PEFT_LAB_MAX_RUNS=os.environ.get("PEFT_LAB_MAX_RUNS", "1"))
-    log = open(ROOT / "test-output" / "streamlit-load.log", "w")
-    return subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--server.disconnectedSessionTTL", "2", "--client.showErrorDetails", "full"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-
-
 async def wait_server_idle(proc: psutil.Process, timeout: float = 600, quiet_s: int = 4) -> float:
     """Wait until the server has used < 10% of a core for `quiet_s` seconds in a row (no run
     in progress); returns the seconds waited. Memory is read only on an idle server."""
@@ -136,17 +117,6 @@ async def warm_up_lab(browser, base: str, report: Report) -> None:
         report.errors.append(f"warm-up: {type(exc).__name__}: {str(exc)[:300]}")
     finally:
         await context.close()  # its run stops with the session; the shared baseline goes on
-
-
-def wait_healthy(url: str, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2):
-                return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError("server did not start")
 
 
 async def open_page(page, url: str, report: Report, busy: asyncio.Event, name: str) -> None:
@@ -247,13 +217,12 @@ async def run_load(sessions: int, trainers: int, port: int, run_seconds: float) 
     from playwright.async_api import async_playwright
 
     report = Report()
-    (ROOT / "test-output").mkdir(exist_ok=True)
-    server = start_server(port)
-    proc = psutil.Process(server.pid)
-    base = f"http://127.0.0.1:{port}"
     t0 = time.monotonic()
-    try:
-        wait_healthy(base)
+    # sessions of closed tabs expire after 2 s, and with them their runs; one run at a time
+    options = ("--server.disconnectedSessionTTL", "2")
+    max_runs = {"PEFT_LAB_MAX_RUNS": os.environ.get("PEFT_LAB_MAX_RUNS", "1")}
+    with running_app("streamlit-load.log", port=port, args=options, env=max_runs) as server:
+        base, proc = server.url, psutil.Process(server.proc.pid)
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             busy, go = asyncio.Event(), asyncio.Event()
@@ -300,13 +269,7 @@ async def run_load(sessions: int, trainers: int, port: int, run_seconds: float) 
             await asyncio.sleep(2)
         report.memory_mb["after_first_read"] = round(after[0], 1)
         report.memory_mb["after"] = round(min(after), 1)
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        gc.collect()
+    gc.collect()
     report.wall_s = time.monotonic() - t0
     return report
 

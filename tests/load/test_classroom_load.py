@@ -5,13 +5,13 @@ import threading
 
 import pytest
 
-from tests.e2e.conftest import _require_browser
 from tests.load.classroom import run_load
+from tests.server import require_browser
 
 
 @pytest.mark.timeout(900)
 def test_twenty_sessions_five_trainers():
-    _require_browser()
+    require_browser()
     # its own thread: the e2e tests' sync Playwright may hold an event loop in this one
     done: dict = {}
 
