@@ -1,5 +1,6 @@
 """Background jobs: start, stop, queue, the process-wide limit, owners that go away."""
 import gc
+import threading
 import time
 
 import pytest
@@ -148,3 +149,38 @@ def test_old_models_are_released_but_their_numbers_kept(monkeypatch):
     assert all(job.wait(60) for job in runs)
     assert [job.result.model is None for job in runs] == [True, False, False]
     assert all(job.result.test_accuracy is not None and len(job.metrics) == 1 for job in runs)
+
+
+def test_any_task_shares_the_queue_and_stops():
+    """submit_task: another kind of run waits for the lab's slot and obeys Stop."""
+    import types
+
+    jobs.set_max_runs(1)
+    try:
+        started = threading.Event()
+
+        def slow(on_metrics, should_stop, on_start):
+            on_start(10, 100, "cpu")
+            started.set()
+            for step in range(1, 1000):
+                if should_stop():
+                    return types.SimpleNamespace(status="stopped", message=f"stopped at {step}")
+                on_metrics(types.SimpleNamespace(step=step, steps=1000, eta_s=1.0))
+                time.sleep(0.01)
+            return types.SimpleNamespace(status="done", message="")
+
+        def quick(on_metrics, should_stop, on_start):
+            on_metrics(types.SimpleNamespace(step=1, steps=1, eta_s=0.0))
+            return types.SimpleNamespace(status="done", message="")
+
+        first = jobs.submit_task(slow, object(), owner="t", label_text="slow")
+        assert started.wait(10)
+        second = jobs.submit_task(quick, object(), owner="t", label_text="quick")
+        time.sleep(0.1)
+        assert second.view().status == "queued" and second.queue_position() == 1
+        first.stop()
+        assert first.wait(10) and second.wait(10)
+        assert first.view().status == "stopped" and first.view().trainable == 10
+        assert second.view().status == "done" and second.view().progress == 1.0
+    finally:
+        jobs.set_max_runs(None)

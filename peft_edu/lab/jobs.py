@@ -11,6 +11,10 @@ of ``base``) and appends a ``StepMetrics`` per step to ``job.metrics``. A page r
 - ``job.stop()`` stops a running job after its current step, or cancels a queued one.
 - Memory: each owner keeps the trained models of its newest ``keep_models()`` finished jobs
   (env ``PEFT_LAB_KEEP_MODELS``, default 4); older results keep their metrics, ``model=None``.
+- Other kinds of runs (an embedding fine-tune, a distributed run) share the same queue and
+  limits through ``submit_task(task, cfg, owner=...)``: ``task(on_metrics, should_stop,
+  on_start)`` does the work in the job's thread and returns a result with ``status`` and
+  ``message``; each metrics record it reports needs ``step``, ``steps`` and ``eta_s``.
 - Owners: pass an ``Owner`` kept in the session's state. When the session ends and the
   owner is garbage-collected, its jobs stop and leave the registry; ``stop_owner(owner_id)``
   and ``stop_orphans(alive_ids)`` do the same explicitly.
@@ -67,7 +71,7 @@ class JobView:
 class Job:
     """One training run in its own thread. Create with ``submit``."""
 
-    def __init__(self, cfg: RunConfig, data: tuple, owner_id: str, label_text: str) -> None:
+    def __init__(self, cfg, data: tuple, owner_id: str, label_text: str, task=None) -> None:
         self.id = f"job-{next(_IDS)}"
         self.owner, self.cfg, self.label = owner_id, cfg, label_text
         self.status, self.message = QUEUED, ""
@@ -78,6 +82,7 @@ class Job:
         self.device: str | None = None
         self.created = time.time()
         self._data = data  # (base, tokenizer, train_set, test_set, device)
+        self._task = task  # submit_task's work, or None for the lab's train()
         self._stop = threading.Event()
         self._finished = threading.Event()
         self._thread = threading.Thread(target=self._run, name=self.id, daemon=True)
@@ -126,7 +131,7 @@ class Job:
         except Exception as err:  # noqa: BLE001 - a failed run must never kill the app
             self.status, self.message = "failed", f"The run failed: {type(err).__name__}: {err}"
         finally:
-            self._data = None  # let go of the base model reference
+            self._data = self._task = None  # let go of the base model reference
             self._finished.set()
             release_old_models(self.owner)
             give_back_memory()
@@ -136,6 +141,11 @@ class Job:
 
     def _train(self) -> None:
         torch.set_num_threads(training_threads(max_runs()))  # share the cores among the slots
+        if self._task is not None:
+            result = self._task(on_metrics=self.metrics.append, should_stop=self._stop.is_set,
+                                on_start=self._started)
+            self.result, self.message, self.status = result, result.message, result.status
+            return
         base, tokenizer, train_set, test_set, device = self._data
         result = train(self.cfg, base, tokenizer, train_set, test_set, on_metrics=self.metrics.append,
                        should_stop=self._stop.is_set, device=device, on_start=self._started)
@@ -216,15 +226,32 @@ def submit(cfg: RunConfig, base, tokenizer, train_set, test_set, *, owner: Owner
            label_text: str | None = None, device: torch.device | str | None = None) -> Job:
     """Queue a run and start its thread; returns at once. ``base`` is copied, never changed."""
     cfg.check()  # a bad config fails here, in the page, with a clear ValueError
-    owner_id = owner.id if isinstance(owner, Owner) else str(owner)
-    job = Job(cfg, (base, tokenizer, train_set, test_set, device), owner_id,
+    job = Job(cfg, (base, tokenizer, train_set, test_set, device), _owner_id(owner),
               label_text or default_label(cfg))
+    return _enqueue(job, owner)
+
+
+def submit_task(task, cfg, *, owner: Owner | str = "", label_text: str = "") -> Job:
+    """Queue any run in the lab's queue (same slots, Stop and owner clean-up); returns at once.
+
+    ``task(on_metrics, should_stop, on_start)`` runs in the job's thread; ``cfg`` is the run's
+    settings as the page shows them (checked here if it has a ``check()``)."""
+    if hasattr(cfg, "check"):
+        cfg.check()
+    return _enqueue(Job(cfg, (), _owner_id(owner), label_text or type(cfg).__name__, task), owner)
+
+
+def _owner_id(owner: Owner | str) -> str:
+    return owner.id if isinstance(owner, Owner) else str(owner)
+
+
+def _enqueue(job: Job, owner: Owner | str) -> Job:
     with _POOL:
         _JOBS[job.id] = job
         _WAITING.append(job)
     if isinstance(owner, Owner) and owner not in _WATCHED:
         _WATCHED.add(owner)
-        weakref.finalize(owner, stop_owner, owner_id, True)  # the session is gone: stop, forget
+        weakref.finalize(owner, stop_owner, job.owner, True)  # the session is gone: stop, forget
     job._thread.start()
     return job
 
