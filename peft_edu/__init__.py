@@ -5,7 +5,8 @@ when first used.
 """
 from peft_edu.registry import METHODS, MethodSpec, get_method
 
-# --- L1: methods, apply, counts (peft_edu.inject, peft_edu.counting), loaded on first use
+# Methods, apply, counts (peft_edu.inject, peft_edu.counting) and adapters on disk in
+# Hugging Face PEFT's format (peft_edu.export), loaded on first use.
 _LAZY = {
     "apply": "peft_edu.inject",
     "trainable_parameters": "peft_edu.inject",
@@ -18,11 +19,11 @@ _LAZY = {
     "arch_of": "peft_edu.models",
     "preset_names": "peft_edu.models",
     "toy_mlp": "peft_edu.models",
+    "save_adapter": "peft_edu.export",
+    "load_adapter": "peft_edu.export",
+    "adapter_zip": "peft_edu.export",
+    "protocol": "peft_edu.methods",
 }
-# --- end L1
-# --- L2: adapters on disk in Hugging Face PEFT's format (peft_edu.export)
-_LAZY.update({"save_adapter": "peft_edu.export", "load_adapter": "peft_edu.export"})
-# --- end L2
 
 __all__ = ["METHODS", "MethodSpec", "get_method", *_LAZY]
 

@@ -50,11 +50,6 @@ def uses_transformer(method: str) -> bool:
     return protocol(method).lesson.model == "transformer"
 
 
-def covered() -> tuple[str, ...]:
-    """Registry methods that have a page run (every one, tested)."""
-    return tuple(k for k in METHODS if uses_transformer(k) or lowrank.available(k))
-
-
 def check_size(method: str, size: int) -> int:
     """``size`` if it is a stop of the method's slider, else ValueError naming the stops."""
     knob = knob_of(method)

@@ -19,44 +19,14 @@ RANKS = (1, 2, 4, 8)  # rank choices of the LoRA spectrum lesson
 
 
 # ---------------------------------------------------------------- cached runs
-@st.cache_data(max_entries=8, show_spinner=False)
-def _spectra(r: int):
-    return lora_lessons.spectra(r)
-
-
-@st.cache_data(max_entries=1, show_spinner=False)
-def _from_scratch():
-    return lora_lessons.from_scratch()
-
-
-@st.cache_data(max_entries=8, show_spinner=False)
-def _frozen_a(r: int):
-    return fam.frozen_a(r)
-
-
-@st.cache_data(max_entries=8, show_spinner=False)
-def _activations(model: str):
-    return fam.activation_comparison(model)
-
-
-@st.cache_data(max_entries=1, show_spinner=False)
-def _vera_run():
-    return fam.vera_sharing()
-
-
-@st.cache_data(max_entries=16, show_spinner=False)
-def _delta(lam: float):
-    return fam.delta_run(lam)
-
-
-@st.cache_data(max_entries=16, show_spinner=False)
-def _ratio(ratio: float):
-    return fam.ratio_curve(ratio)
-
-
-@st.cache_data(max_entries=4, show_spinner=False)
-def _magdir(method: str):
-    return fam.magnitude_direction(method)
+_spectra = st.cache_data(max_entries=8, show_spinner=False)(lora_lessons.spectra)
+_from_scratch = st.cache_data(max_entries=1, show_spinner=False)(lora_lessons.from_scratch)
+_frozen_a = st.cache_data(max_entries=8, show_spinner=False)(fam.frozen_a)
+_activations = st.cache_data(max_entries=8, show_spinner=False)(fam.activation_comparison)
+_vera_run = st.cache_data(max_entries=1, show_spinner=False)(fam.vera_sharing)
+_delta = st.cache_data(max_entries=16, show_spinner=False)(fam.delta_run)
+_ratio = st.cache_data(max_entries=16, show_spinner=False)(fam.ratio_curve)
+_magdir = st.cache_data(max_entries=4, show_spinner=False)(fam.magnitude_direction)
 
 
 def _chart(fig, key: str) -> None:
@@ -162,9 +132,7 @@ def lora_plus() -> None:
 
 
 # ---------------------------------------------------------------- rsLoRA
-@st.cache_data(max_entries=1, show_spinner=False)
-def _scaling():
-    return fam.rank_scaling()
+_scaling = st.cache_data(max_entries=1, show_spinner=False)(fam.rank_scaling)
 
 
 def rslora() -> None:

@@ -15,9 +15,7 @@ from peft_edu.viz import structure
 from peft_edu.viz.style import fmt_bytes, fmt_int
 
 
-@st.cache_data(max_entries=1, show_spinner=False)
-def _nf4():
-    return quantization.nf4_lesson()
+_nf4 = st.cache_data(max_entries=1, show_spinner=False)(quantization.nf4_lesson)
 
 
 @st.cache_data(max_entries=1, show_spinner=False)
@@ -35,14 +33,8 @@ def _sizes(n_tokens: int):
     return [virtual_tokens.size_row(m, n_tokens) for m in virtual_tokens.SIZE_PRESETS]
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
-def _stages(method: str, size: int | None):
-    return blocks.block_stages(method, size)
-
-
-@st.cache_data(max_entries=1, show_spinner=False)
-def _ia3_vectors():
-    return blocks.ia3_vectors()
+_stages = st.cache_data(max_entries=16, show_spinner=False)(blocks.block_stages)
+_ia3_vectors = st.cache_data(max_entries=1, show_spinner=False)(blocks.ia3_vectors)
 
 
 @st.cache_data(max_entries=2, show_spinner=False)
@@ -51,9 +43,7 @@ def _step_bytes(method: str):
     return costs.step_bytes(method, **({knob: 4} if knob else {}))
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
-def _model_cost(model: str, method: str):
-    return costs.model_cost(model, method)
+_model_cost = st.cache_data(max_entries=16, show_spinner=False)(costs.model_cost)
 
 
 def _chart(fig, key: str) -> None:
