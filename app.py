@@ -26,7 +26,7 @@ def method_renderer(key: str):
     return render
 
 
-page = st.navigation(navigation_sections(method_renderer))
+page = st.navigation(navigation_sections(method_renderer), expanded=True)  # every page listed, tools too
 
 
 @st.cache_resource

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from torch import nn
 
 from peft_edu.methods import LabDefaults, LessonDefaults, lora
+from peft_edu.methods.layers import wrap_targets
+from peft_edu.methods.lora import LoRALinear
 from peft_edu.sizing.profile import ActivationProfile, ModelShape
 
 USES_TARGETS = True
@@ -47,7 +49,7 @@ def layer_params(d_out: int, d_in: int, cfg: Config) -> int:
 
 def inject(model: nn.Module, cfg: Config, arch) -> None:
     """Wrap every target in a ``LoRALinear`` whose scaling is alpha / sqrt(r)."""
-    lora.inject(model, layer_config(cfg), arch)
+    wrap_targets(model, arch.targets, lambda base: LoRALinear(base, layer_config(cfg)))
 
 
 def peft_config(cfg: Config, arch, model: nn.Module) -> dict:

@@ -152,7 +152,7 @@ def ratio_figure(curves: dict[float, list[float]], lr: float) -> go.Figure:
 def scaling_figure(runs) -> go.Figure:
     """rsLoRA lesson: ‖ΔW‖ after the run (left) and the final loss (right) against the rank."""
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
-                        subplot_titles=("Size of the update ‖ΔW‖ after 10 steps", "Loss at the end of the run"))
+                        subplot_titles=("‖ΔW‖ after 10 steps", "final loss"))
     keys = list(dict.fromkeys(run.method for run in runs))
     for i, key in enumerate(keys):
         mine = [run for run in runs if run.method == key]
@@ -165,8 +165,9 @@ def scaling_figure(runs) -> go.Figure:
                       row=1, col=2)
     fig.update_xaxes(title="rank r (log scale)", type="log", tickvals=sorted({run.r for run in runs}))
     fig.update_yaxes(title="‖ΔW‖_F", row=1, col=1)
-    fig.update_yaxes(title="mean squared error (log scale)", type="log", exponentformat="power", row=1, col=2)
-    return base_layout(fig, "Same α, same learning rate, rising rank: α/r against α/√r", height=420)
+    fig.update_yaxes(title="MSE (log scale)", type="log", exponentformat="power", row=1, col=2)
+    fig.update_layout(legend=dict(orientation="h", y=-0.25))  # below: the plots keep the width on a phone
+    return base_layout(fig, "Same α and learning rate, rising rank: α/r vs α/√r", height=440)
 
 
 WARM = ("#f0a35e", "#9c3a12", "#d9682b")  # adapters train: warm shades, one per method drawn

@@ -36,8 +36,9 @@ def test_cold_start(browser):
 def test_first_request_to_a_direct_link_shows_that_page(browser, path, heading):
     """A shared link is the first request a new server gets: it must draw that page inside
     app.py's router (its sidebar sections and the device), not a "Page not found" dialog
-    and not the page script alone. (With a pages/ folder, Streamlit served the first
-    request in its legacy multipage mode; the scripts now live in app_pages/.)"""
+    and not the page script alone. (With the scripts in a pages/ folder, as at fb5a251,
+    Streamlit started in its legacy multipage mode and a first request to /vera got "Page
+    not found"; the scripts now live in app_pages/.)"""
     require_browser()
     with running_app(f"streamlit-fresh-{path}.log") as server:
         page = browser.new_page(viewport=DESKTOP)

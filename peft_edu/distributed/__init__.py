@@ -1,0 +1,12 @@
+"""From one GPU to many: the distributed-training engine.
+
+- ``formulas``: closed forms for memory per GPU under ZeRO stages 0-3 / FSDP, with and
+  without a PEFT method, tensor and pipeline parallelism, ring all-reduce traffic.
+- ``plan``: the multi-GPU calculator (a configuration, its URL form, one row per method).
+- ``launch`` / ``worker``: real runs, N processes on torch.distributed (gloo on the CPU,
+  NCCL with >= 2 CUDA GPUs) on 127.0.0.1, measured bytes and times.
+- ``ring``: a ring all-reduce written out with send/recv, used as DDP's communication hook
+  so every byte that travels is counted.
+
+No Streamlit here; the page is ``app_pages/distributed.py``.
+"""
