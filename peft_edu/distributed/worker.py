@@ -150,7 +150,7 @@ def train(spec: RunSpec, rank: int, device: torch.device) -> dict:
     stats = CommStats()
     ddp.register_comm_hook(stats, counting_ring_hook)
     optimizer, after = make_optimizer(spec, model), protocol(spec.method).after_step
-    times, first_chunks, held = [], [], {}
+    times, held = [], {}
     for step in range(spec.steps):
         stats.reset()
         rows = rank_slice(spec, global_batch(spec, step, len(labels)), rank)
@@ -169,14 +169,13 @@ def train(spec: RunSpec, rank: int, device: torch.device) -> dict:
             torch.cuda.synchronize(device)
         took = time.perf_counter() - start
         times.append(took)
-        first_chunks = first_chunks or list(stats.chunks)
         if rank == 0:
             eta = sum(times) / len(times) * (spec.steps - step - 1)
             emit("step", step=step + 1, steps=spec.steps, eta_s=eta, loss=float(out.loss), step_s=took,
                  comm_s=stats.seconds, sent_bytes=stats.sent_bytes)
     return {"rank": rank, "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
             "total": sum(p.numel() for p in model.parameters()), "payload_bytes": stats.payload_bytes,
-            "sent_bytes": stats.sent_bytes, "buckets": stats.buckets, "chunks": first_chunks,
+            "sent_bytes": stats.sent_bytes, "buckets": stats.buckets, "chunks": list(stats.chunks),  # the last step's
             "comm_s": stats.seconds, "step_s": times[-1], "held": held,
             "grad_bytes_per_value": next(p.element_size() for p in model.parameters() if p.requires_grad)}
 

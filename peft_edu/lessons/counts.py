@@ -101,10 +101,10 @@ def _model_counts(model: str, method: str, size_items: tuple) -> dict:
 def _dims(model: str) -> tuple[int, int]:
     """(d_model, number of blocks L) of the lab model or the tiny BERT."""
     if model == LAB_MODEL:
-        from peft_edu.models import hf_config
+        from peft_edu.models import hf_config, hf_dims
 
-        cfg = hf_config(LAB_MODEL)
-        return cfg.hidden_size, cfg.num_hidden_layers
+        dims = hf_dims(hf_config(LAB_MODEL))
+        return dims["d_model"], dims["n_layers"]
     sizes = transformer.TinyBert()
     return sizes.d_model, sizes.n_layers
 

@@ -68,10 +68,10 @@ def size_row(model: str, n_tokens: int = 20) -> SizeRow:
     prompt = peft_edu.count(model, "prompt_tuning", n_tokens=n_tokens, train_head=False)
     prefix = peft_edu.count(model, "prefix_tuning", n_tokens=n_tokens, train_head=False)
     lora = peft_edu.count(model, "lora", r=8, train_head=False)
-    from peft_edu.models import hf_config
+    from peft_edu.models import hf_config, hf_dims
 
-    cfg = hf_config(model)
-    return SizeRow(model, cfg.hidden_size, cfg.num_hidden_layers, prompt["trainable"],
+    dims = hf_dims(hf_config(model))
+    return SizeRow(model, dims["d_model"], dims["n_layers"], prompt["trainable"],
                    prefix["trainable"], lora["trainable"], prompt["base_total"])
 
 
