@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from peft_edu.device import cpu_cores  # noqa: E402
+from peft_edu.lab.train import training_threads  # noqa: E402
 from peft_edu.embeddings.data import load_builtin  # noqa: E402
 from peft_edu.embeddings.model import load_encoder  # noqa: E402
 from peft_edu.embeddings.train import defaults, train  # noqa: E402
@@ -29,7 +29,7 @@ def main() -> None:
     for name, arg, kind in (("steps", 2, int), ("batch_size", 3, int), ("lr", 4, float)):
         if len(sys.argv) > arg:
             overrides[name] = kind(sys.argv[arg])
-    torch.set_num_threads(cpu_cores())
+    torch.set_num_threads(training_threads())  # as a job of the lab would
     base, tokenizer = load_encoder()
     data = load_builtin()
     cfg = defaults(method, **overrides)

@@ -78,15 +78,15 @@ TRIGGERS = {
                                     "while hotspotting"),
     "on a hot-desk workstation": ("on the shared desks", "at a hot desk", "on a borrowed office PC"),
 }
-FIXES = (
-    "Clear the {s} cache from its settings page and sign in again.",
-    "Reinstall {s} from the self-service catalogue.",
-    "Restart the {s} agent, then reboot once.",
-    "Ask the service desk to reissue your {s} profile.",
-    "Update {s} to the current release and retry.",
-    "Remove the {s} token in the keychain; it is recreated on the next start.",
-    "Switch {s} to the fallback region in its advanced options.",
-    "Disable the {s} low-power mode and relaunch it.",
+FIXES = (  # short on purpose: every passage is embedded twice per run on a 2-core CPU
+    "Fix: clear its cache.",
+    "Fix: reinstall it.",
+    "Fix: restart the agent.",
+    "Fix: reissue the profile.",
+    "Fix: update to the latest release.",
+    "Fix: delete the saved token.",
+    "Fix: use the fallback region.",
+    "Fix: turn off low-power mode.",
 )
 TRAIN_FRAMES = (
     "{u} {p} {t}",
@@ -109,7 +109,7 @@ def passages(rng: random.Random) -> dict[Problem, str]:
     """Every (service, symptom, trigger) once, with a fix: 20 × 10 × 6 = 1,200 passages."""
     out = {}
     for service, symptom, trigger in itertools.product(SERVICES, SYMPTOMS, TRIGGERS):
-        fix = rng.choice(FIXES).format(s=service)
+        fix = rng.choice(FIXES)
         out[(service, symptom, trigger)] = f"{service} {symptom} {trigger}. {fix}"
     return out
 

@@ -91,6 +91,10 @@ INDEPENDENT = {
     "mem-adam-states": lambda: 2,  # first and second moment
     "mem-16bit-weights": lambda: 13e9 * 2 / 1e9,
     "gpu-effective-batch": lambda: 8 * 4 * 4,
+    "gpu-ring-bytes-lora": lambda: 2 * 7 / 8 * 4_194_304 * 2 / 1e6,  # 2(N−1)/N · K · bytes
+    "gpu-zero2-full-7b": lambda: 2 * 7 + (2 + 12) * 7 / 8,  # 2Ψ + (2 + k)Ψ/N, in GB
+    "gpu-pipeline-bubble": lambda: 100 * (4 - 1) / 12,  # (p − 1)/m
+    "gpu-pure-bf16-bytes": lambda: 2 + 2 + 2 + 2,
 }
 
 # Closed forms from REFERENCE.md, written here independently of peft_edu.

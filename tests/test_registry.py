@@ -28,6 +28,8 @@ def test_every_method_has_a_module_following_the_protocol(key):
     from peft_edu.methods import protocol
 
     spec = protocol(key)
+    for name in ("Config", "layer_params", "inject", "USES_TARGETS", "LAB", "watch"):  # required
+        assert hasattr(spec.module, name), f"{key} lacks {name}"
     spec.config()  # the paper's defaults construct
     assert isinstance(spec.lab.config, spec.Config) and isinstance(spec.lesson.config, spec.Config)
     assert spec.lab.lr > 0 and spec.lab.steps >= 1

@@ -19,6 +19,8 @@ TOOL_PAGES = {  # url path -> (script in app_pages/, title, icon)
     "calculator": ("calculator.py", "Parameter & memory calculator", ":material/calculate:"),
     "lab": ("lab.py", "Live fine-tune lab", ":material/science:"),
     "compare": ("compare.py", "Compare methods", ":material/compare_arrows:"),
+    "search": ("search.py", "Semantic search lab", ":material/manage_search:"),
+    "distributed": ("distributed.py", "From one GPU to many", ":material/hub:"),
 }
 QUIZ_PAGE = ("quiz.py", "Quiz", ":material/quiz:")
 

@@ -129,12 +129,10 @@ def parse_query(params: Mapping[str, object], presets: list[str]) -> tuple[DistC
             values["convention"] = raw["prec"]
         else:
             messages.append(f"`prec={raw['prec']}` should be one of {', '.join(CONVENTIONS)}; using {DEFAULT.convention}.")
-    if "batch" not in raw:
-        values["calc"] = dataclasses.replace(c, batch=DEFAULT.calc.batch, seq=c.seq if "seq" in raw else DEFAULT.calc.seq)
-    else:
-        values["calc"] = c
-    if "methods" not in raw:
-        values["calc"] = dataclasses.replace(values["calc"], methods=DEFAULT.calc.methods)
+    # keys the URL lacks take this page's defaults, not the single-GPU calculator's
+    own = {f: getattr(DEFAULT.calc, f) for key, f in (("batch", "batch"), ("seq", "seq"), ("methods", "methods"))
+           if key not in raw}
+    values["calc"] = dataclasses.replace(c, **own)
     config, problems = validate(dataclasses.replace(DEFAULT, **values))
     return config, messages + problems
 
@@ -156,7 +154,7 @@ def validate(config: DistConfig) -> tuple[DistConfig, list[str]]:
     messages: list[str] = []
     shape = model_shape(_single(config))
     c = config
-    if shape.n_heads % c.tp or shape.n_kv_heads % c.tp and c.tp > shape.n_kv_heads:
+    if shape.n_heads % c.tp:  # Megatron gives each rank whole attention heads
         messages.append(f"t = {c.tp} does not divide the {shape.n_heads} attention heads; using t = 1.")
         c = dataclasses.replace(c, tp=1)
     if c.pp > shape.n_layers:

@@ -87,6 +87,7 @@ class EmbedStep:
     eta_s: float  # seconds left (median step time × steps left, plus the final evaluation)
     elapsed_s: float
     probe: Snapshot | None = None  # set on probe steps
+    base_probe: Snapshot | None = None  # the probe before training, sent with step 1 (drawn faint behind)
 
 
 @dataclass
@@ -206,7 +207,8 @@ def _loop(cfg: EmbedConfig, model: nn.Module, tokenizer, data: RetrievalSet, pro
             return
         times.append(seconds)
         shot = probe.take(step, model) if step % cfg.probe_every == 0 or step == cfg.steps else None
-        m = EmbedStep(step, cfg.steps, loss, _eta(times, cfg.steps - step), time.perf_counter() - t0, shot)
+        m = EmbedStep(step, cfg.steps, loss, _eta(times, cfg.steps - step), time.perf_counter() - t0, shot,
+                      result.base_probe if step == 1 else None)
         result.metrics.append(m)
         if on_metrics is not None:
             on_metrics(m)

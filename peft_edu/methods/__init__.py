@@ -13,8 +13,8 @@ Required in every method module:
     validates and raises ``ValueError`` naming the valid range ("r must be >= 1, got 0").
 ``layer_params(d_out, d_in, cfg) -> int``
     Closed-form count of the trainable parameters the method adds to ONE linear layer
-    of shape (d_out, d_in). Per-model methods (prompt and prefix tuning) give what one
-    layer would get if it were the whole model, and say so in their docstring.
+    of shape (d_out, d_in). Per-model methods (prompt and prefix tuning, ``PER_MODEL``)
+    raise ``ValueError`` pointing to ``model_params``.
 ``inject(model, cfg, arch) -> None``
     Modifies the (already frozen) model in place: wraps the layers named in
     ``arch.targets`` (the frozen layer is kept as ``.base``) or attaches the method's
@@ -24,6 +24,8 @@ Required in every method module:
 ``LAB: LabDefaults``
     The live lab's default run for this method (learning rate, steps, Config), measured
     on all-MiniLM-L6-v2 and the shipped data.
+``watch(model) -> list[Watched]``
+    The tensors the method page draws, step by step, of the applied model.
 
 Optional (``protocol`` supplies the default):
 
@@ -40,8 +42,6 @@ Optional (``protocol`` supplies the default):
     The method page's tiny real run: on which model ("layer": the toy MLP's first layer;
     "transformer": the tiny pretrained BERT) and with which Config (the page's size
     slider overrides the size knob). Default: the toy layer with ``Config()``.
-``watch(model) -> list[Watched]``
-    The tensors the method page draws, step by step, of the applied model.
 ``PER_MODEL: bool``
     True when the method adds parameters per model, not per layer (``layer_params``
     raises). Default: False.

@@ -1,0 +1,1 @@
+"""Streamlit helpers of the distributed page (app_pages/distributed.py)."""

@@ -1,0 +1,1 @@
+"""Streamlit helpers of the Semantic search lab page (app_pages/search.py)."""

@@ -1,0 +1,151 @@
+"""The page's finished runs: metrics before/after, one query's top-5, embedding sizes, traps,
+"search your own query" and the adapter download.
+
+UI only. Every number is from a run's ``EmbedResult`` or from ``peft_edu.embeddings`` called on
+that run's own tuned copy of the model.
+"""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from peft_edu import protocol
+from peft_edu.embeddings.metrics import top_k
+from peft_edu.embeddings.model import embed
+from peft_edu.embeddings.traps import TRAPS
+from peft_edu.viz.search import dims_bars, trap_bars
+from peft_edu.viz.style import fmt_int
+
+state = st.session_state
+METRIC_NAMES = ("recall@1", "recall@5", "recall@10", "MRR@10", "nDCG@10")
+
+
+def finished_runs() -> list[tuple[object, object]]:
+    """(job view, its data entry) of this session's runs that produced metrics, oldest first."""
+    out = []
+    for job in state["search_jobs"]:
+        view = job.view()
+        if view.result is not None and view.result.after:
+            out.append((view, state["search_job_data"].get(job.id)))
+    return out
+
+
+def metrics_frame(result) -> pd.DataFrame:
+    """The before/after table: one row per metric, in percent."""
+    rows = [{"metric": name, "base model": f"{100 * result.before[name]:.1f}",
+             "fine-tuned": f"{100 * result.after[name]:.1f}",
+             "change (points)": f"{100 * (result.after[name] - result.before[name]):+.1f}"} for name in METRIC_NAMES]
+    return pd.DataFrame(rows)
+
+
+def runs_frame(runs) -> pd.DataFrame:
+    return pd.DataFrame([{"run": v.label, "data": d[0] if d else "—", "status": v.status,
+                          "trainable params": fmt_int(v.result.trainable),
+                          "recall@10 base": f"{100 * v.result.before['recall@10']:.1f}",
+                          "recall@10 tuned": f"{100 * v.result.after['recall@10']:.1f}",
+                          "MRR@10 tuned": f"{100 * v.result.after['MRR@10']:.1f}",
+                          "time (s)": f"{v.result.seconds:,.1f}"} for v, d in runs])
+
+
+def render_metrics(view) -> None:
+    result = view.result
+    st.markdown(f"**{view.label}** — {view.status}. Held-out questions, ranked against the whole corpus:")
+    st.dataframe(metrics_frame(result), hide_index=True, key="search_metrics_table")
+    if view.message:
+        st.caption(view.message)
+
+
+def render_top5(view, data) -> None:
+    """One held-out question's five nearest passages, base vs tuned; the right one is marked."""
+    result, retrieval = view.result, data[1]
+    options = list(range(len(retrieval.test_queries)))
+    i = st.selectbox("Held-out question", options, format_func=lambda j: retrieval.test_queries[j],
+                     key="search_top5_query")
+    right = retrieval.test_relevant[i]
+    st.caption(f"Relevant passage: {retrieval.corpus[right]}")
+    base_q, tuned_q = _query_embeddings(view, retrieval.test_queries[i])
+    cols = st.columns(2)
+    for col, title, q, corpus in ((cols[0], "Base model", base_q, result.corpus_before),
+                                  (cols[1], "Fine-tuned", tuned_q, result.corpus_after)):
+        with col:
+            st.markdown(f"**{title}**")
+            if q is None:
+                st.caption("The tuned model of this run was released to save memory; start a new run.")
+                continue
+            hits = top_k(q, corpus, 5)
+            st.dataframe(pd.DataFrame([{"#": n + 1, "cos": f"{s:.3f}", "relevant": "✅" if j == right else "",
+                                        "passage": retrieval.corpus[j]} for n, (j, s) in enumerate(hits)]),
+                         hide_index=True, key=f"search_top5_{title}")
+
+
+def _query_embeddings(view, text: str):
+    """(base, tuned) embeddings of one text; tuned is None once the run's model was released."""
+    from ui.search.runs import encoder
+
+    base, tokenizer = encoder()
+    tuned = view.result.model
+    return (embed(base, tokenizer, [text])[0],
+            embed(tuned, tokenizer, [text])[0] if tuned is not None else None)
+
+
+def render_search_box(view, data) -> None:
+    """The learner's own query over the corpus, with the base and the tuned model."""
+    text = st.text_input("Search your own query", key="search_own_query", max_chars=300,
+                         placeholder="e.g. my inbox is really slow since last night's update")
+    if not text.strip():
+        return
+    base_q, tuned_q = _query_embeddings(view, text.strip())
+    corpus = data[1].corpus
+    cols = st.columns(2)
+    for col, title, q, emb in ((cols[0], "Base model", base_q, view.result.corpus_before),
+                               (cols[1], "Fine-tuned", tuned_q, view.result.corpus_after)):
+        with col:
+            st.markdown(f"**{title}**")
+            if q is None:
+                st.caption("This run's tuned model was released to save memory.")
+                continue
+            for j, s in top_k(q, emb, 5):
+                st.text(f"{s:.3f}  {corpus[j]}")
+
+
+def render_dims(view) -> None:
+    st.plotly_chart(dims_bars(view.result.by_dims), key="search_dims")
+    st.caption("A vector store may keep only the first dimensions of each embedding to save memory. "
+               "MiniLM was not trained for that (Matryoshka-trained models are), so recall falls as "
+               "dimensions go; fine-tuning can make the first ones carry more.")
+
+
+def render_traps(runs) -> None:
+    """Every finished run's recall@10, and each trap's measured effect against the clean run."""
+    rows = [(v.label, v.result.before["recall@10"], v.result.after["recall@10"]) for v, _ in runs]
+    st.plotly_chart(trap_bars(rows), key="search_traps")
+    clean = [v for v, d in runs if d and not d[2]]
+    for trap in TRAPS:
+        trapped = [v for v, d in runs if d and d[2] == frozenset({trap.key})]
+        if clean and trapped:
+            gain_clean = clean[-1].result.after["recall@10"] - clean[-1].result.before["recall@10"]
+            gain_trap = trapped[-1].result.after["recall@10"] - trapped[-1].result.before["recall@10"]
+            st.markdown(f"- **{trap.title}**: recall@10 gain {100 * gain_trap:+.1f} points vs "
+                        f"{100 * gain_clean:+.1f} for the clean run ({trapped[-1].status}). {trap.why}")
+        else:
+            st.markdown(f"- **{trap.title}**: not measured yet — run it (switch above, or *Measure the traps*).")
+
+
+def render_download(view) -> None:
+    """The adapter in peft's format (task_type FEATURE_EXTRACTION), zipped."""
+    info = view.result.model
+    if info is None:
+        st.caption("This run's model was released to save memory; start a new run to download one.")
+        return
+    if protocol(view.cfg.method).saved_as == "model":
+        st.caption("Full fine-tuning changed every weight: there is no adapter, the whole model is the result.")
+        return
+    zips = state["search_zips"]
+    if view.id not in zips:
+        from peft_edu.export import adapter_zip
+
+        zips[view.id] = adapter_zip(info, name="search-adapter")
+    st.download_button("Download the adapter (peft format)", zips[view.id], file_name="search-adapter.zip",
+                       mime="application/zip", key="search_download", icon=":material/download:")
+    st.caption("Load it with sentence-transformers: `SentenceTransformer(path_to_all-MiniLM-L6-v2)` then "
+               "`model.load_adapter('search-adapter')` (needs `peft`).")
