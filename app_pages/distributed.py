@@ -78,6 +78,7 @@ for message in problems:
     st.warning(message, icon=":material/warning:")
 save(config)
 calc_panel.render_results(config)
+calc_panel.measurements()
 
 # ---------------------------------------------------------------- slow
 st.header("What makes multi-GPU training slow")

@@ -165,6 +165,51 @@ _SPECS = (
         hf_peft_type="LORA",
     ),
     MethodSpec(
+        key="pissa",
+        name="PiSSA",
+        year=2024,
+        paper="PiSSA: Principal Singular Values and Singular Vectors Adaptation of Large Language Models",
+        arxiv="2404.02948",
+        idea=(
+            "LoRA's layer with a smarter start. The singular value decomposition of the "
+            "pretrained W splits it into its r most important directions and the rest. PiSSA "
+            "puts the important part into the trainable B·A and freezes only the residual, so "
+            "the model is unchanged at step 0 but training moves the principal directions first "
+            "— LoRA instead starts from B = 0 and a random A. The loss falls faster early, with "
+            "exactly LoRA's count, memory and merge."
+        ),
+        formula=r"h = W_{res}\, x + \frac{\alpha}{r} B A x,\quad W_{res} = W_0 - \frac{\alpha}{r} B_0 A_0",
+        symbols=(
+            (r"W_0", r"pretrained weight, $d_{out}\times d_{in}$, with SVD $U S V^\top$"),
+            (r"A", r"trainable, $r\times d_{in}$; starts as $A_0 = \sqrt{S_r/s}\,V_r^\top$"),
+            (r"B", r"trainable, $d_{out}\times r$; starts as $B_0 = U_r\sqrt{S_r/s}$"),
+            (r"W_{res}", r"frozen residual: the directions after the top $r$"),
+            (r"r", "rank: how many principal singular directions train"),
+            (r"\alpha", r"scaling constant, $s = \alpha/r$ (the paper: $\alpha = r$)"),
+            (r"x", "layer input"),
+            (r"h", "layer output"),
+        ),
+        trainable="A and B of each adapted layer (started from W0's top-r singular directions)",
+        frozen="the residual W_res of each adapted layer and everything not adapted",
+        count_formula=r"r\,(d_{in} + d_{out})",
+        family="low-rank",
+        mergeable=True,
+        inference_cost="none after merging; one extra thin matmul pair if kept separate",
+        memory_note="exactly LoRA's, plus one SVD per adapted layer at the start",
+        pros=(
+            "Faster early progress than LoRA: the principal directions train from step 0",
+            "LoRA's count, memory, merge and file format (peft: init_lora_weights = pissa)",
+        ),
+        cons=(
+            "The base weights change (to W_res): sharing one base across adapters needs the rank-2r export",
+            "One SVD per adapted layer at the start (slow for huge layers without the fast SVD)",
+        ),
+        when="Instead of LoRA when the budget of steps is small, or with a quantized residual (QPiSSA).",
+        related=("lora", "rslora", "dora"),
+        size_knob="r",
+        hf_peft_type="LORA",
+    ),
+    MethodSpec(
         key="lora_fa",
         name="LoRA-FA",
         year=2023,
@@ -493,6 +538,83 @@ _SPECS = (
         related=("adapter", "vera"),
         size_knob="",
         hf_peft_type="IA3",
+    ),
+    MethodSpec(
+        key="bitfit",
+        name="BitFit",
+        year=2021,
+        paper="BitFit: Simple Parameter-efficient Fine-tuning for Transformer-based Masked Language-models",
+        arxiv="2106.10199",
+        idea=(
+            "Freeze every weight matrix and let only the bias vectors train: the b of every "
+            "projection, feed-forward layer and layer norm. Biases are about a thousandth of a "
+            "BERT model, yet shifting each neuron's output turns out to be enough for many "
+            "classification tasks. Nothing is added, so the result is a plain model. The paper "
+            "trains all biases (0.08 % of BERT-large) and also a smaller subset, only the query "
+            "bias and the second feed-forward bias (0.04 %), nearly as good; peft_edu trains all."
+        ),
+        formula=r"y = W_0 x + b,\quad \text{only } b \text{ trains}",
+        symbols=(
+            (r"W_0", r"frozen pretrained weight, $d_{out}\times d_{in}$"),
+            (r"b", r"the layer's bias vector, $d_{out}$ (trainable)"),
+            (r"x", "layer input"),
+            (r"y", "layer output"),
+        ),
+        trainable="every bias vector (projections, feed-forward layers, layer norms) and the head",
+        frozen="every weight matrix, the norms' gains and the embeddings",
+        count_formula=r"d_{out}",
+        family="additive",
+        mergeable=True,
+        inference_cost="none: the trained biases are the model's own",
+        memory_note="gradients and Adam states for the biases only; activations about as for a frozen model",
+        pros=(
+            "The cheapest real baseline: about 0.1 % of the parameters, nothing to merge",
+            "Tiny per-task files: one vector per layer",
+        ),
+        cons=(
+            "Cannot change what a layer reads, only shift its output: less capacity than LoRA",
+            "Llama-family models have no bias terms, so there is nothing to train",
+        ),
+        when="A first, very cheap baseline on encoder models (BERT, RoBERTa), small or medium data.",
+        related=("ln_tuning", "ia3", "full"),
+        size_knob="",
+        hf_peft_type=None,
+        calculator_note="BitFit: Llama and Mistral have no bias terms, so BitFit trains nothing there.",
+    ),
+    MethodSpec(
+        key="ln_tuning",
+        name="LN tuning",
+        year=2023,
+        paper="Tuning LayerNorm in Attention: Towards Efficient Multi-Modal LLM Finetuning",
+        arxiv="2312.11420",
+        idea=(
+            "Train only the normalisation layers: the gain and the bias of every LayerNorm (the "
+            "gain of every RMSNorm). A norm decides the scale and offset of each feature that the "
+            "next block sees, so tuning it re-targets the whole model to a new domain while every "
+            "weight matrix stays frozen. It is even smaller than BitFit — two vectors per norm — "
+            "and the paper finds it a strong baseline for adapting large models."
+        ),
+        formula=r"\mathrm{LN}(x) = \gamma \odot \frac{x - \mu}{\sigma} + \beta,\quad \text{only } \gamma, \beta \text{ train}",
+        symbols=(
+            (r"x", r"the norm's input, $d$ features"),
+            (r"\mu, \sigma", "mean and standard deviation of x over its features"),
+            (r"\gamma", r"gain, $d$ (trainable)"),
+            (r"\beta", r"bias, $d$ (trainable; RMSNorm has none and divides by the root mean square)"),
+            (r"\odot", "element-wise product"),
+        ),
+        trainable="gain and bias of every normalisation layer, and the head",
+        frozen="every weight matrix, every linear bias and the embeddings",
+        count_formula=r"2d \text{ per LayerNorm},\ d \text{ per RMSNorm}",
+        family="scaling",
+        mergeable=True,
+        inference_cost="none: the tuned norms are the model's own",
+        memory_note="gradients and Adam states for the norms only; activations as for a frozen model",
+        pros=("The fewest trainable numbers of any method here", "Nothing to merge; peft has it (LN_TUNING)"),
+        cons=("Only rescales and shifts features: the least capacity", "Usually below LoRA on harder tasks"),
+        when="The cheapest baseline, or when many task variants must be stored for one large model.",
+        related=("bitfit", "ia3", "adapter"),
+        size_knob="",
+        hf_peft_type="LN_TUNING",
     ),
 )
 

@@ -43,7 +43,8 @@ def assert_bytes_equal_formula(result) -> None:
         phi = rank["trainable"]
         assert rank["payload_bytes"] == phi * 4  # fp32 gradients of exactly the trainable values
         assert rank["sent_bytes"] == ring_allreduce_bytes(phi, N, 4)
-        assert sum(rank["chunks"]) * 4 == rank["sent_bytes"]
+        assert sum(map(sum, rank["chunks"])) == phi  # the buckets' chunks cut exactly the Φ values
+        assert all(max(c) - min(c) <= 1 for c in rank["chunks"])  # N chunks of K/N values each
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +80,12 @@ def test_full_zero1_gradients_bytes_and_shards(full_zero1_run):
     for r in full_zero1_run.ranks:
         assert abs(r["held"]["optimizer"] - expected.optimizer) <= biggest
         assert (r["held"]["params"], r["held"]["grads"]) == (expected.weights, expected.gradients)
+
+
+def test_a_third_method_under_ddp(tmp_path):
+    """(IA)³, applied with peft_edu.apply like the others: same gradients, bytes as the formula."""
+    result = run_and_compare(RunSpec(method="ia3", options=(), model="tiny", steps=1, world_size=N), tmp_path)
+    assert_bytes_equal_formula(result)
 
 
 def test_stop_ends_every_worker():

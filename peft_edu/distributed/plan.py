@@ -119,7 +119,7 @@ def estimate(config: DistConfig) -> tuple[list[DistRow], dict[str, str]]:
 def parse_query(params: Mapping[str, object], presets: list[str]) -> tuple[DistConfig, list[str]]:
     """The configuration a URL describes and a message for every value replaced (never raises)."""
     c, messages = calc.parse_query(params, presets)
-    raw = {k: calc._first(v) for k, v in params.items()}
+    raw = {k: _last(v) for k, v in params.items()}
     values: dict[str, object] = {}
     for key, (field, low, high) in NUMBERS.items():
         if key in raw:
@@ -135,6 +135,13 @@ def parse_query(params: Mapping[str, object], presets: list[str]) -> tuple[DistC
     values["calc"] = dataclasses.replace(c, **own)
     config, problems = validate(dataclasses.replace(DEFAULT, **values))
     return config, messages + problems
+
+
+def _last(value) -> str:
+    """A URL value as text (st.query_params gives the last of a repeated key; dicts may hold lists)."""
+    if isinstance(value, (list, tuple)):
+        return str(value[-1]) if value else ""
+    return str(value)
 
 
 def _int(key: str, raw: str, low: int, high: int, default: int, messages: list[str]) -> int:

@@ -23,7 +23,7 @@ class RunSummary:
     comm_s: float  # of which in the all-reduce
     held: list[dict]  # per rank: params, grads, optimizer bytes measured from its tensors
     formula_held: dict  # the same three from model_state_bytes (fp32: k = 8)
-    chunks: list[int]  # values per chunk the ring sent in the last step
+    chunks: list[list[int]]  # per bucket of the last step: values of each of its N chunks
     wall_s: float
 
     @property
@@ -44,5 +44,5 @@ def summarize(result: DistResult, label: str) -> RunSummary:
         step_s=sum(s.step_s for s in steps) / len(steps), comm_s=sum(s.comm_s for s in steps) / len(steps),
         held=[r["held"] for r in result.ranks],
         formula_held={"params": states.weights, "grads": states.gradients, "optimizer": states.optimizer},
-        chunks=list(first["chunks"]), wall_s=result.wall_s,
+        chunks=[list(c) for c in first["chunks"]], wall_s=result.wall_s,
     )

@@ -24,7 +24,7 @@ class CommStats:
     payload_bytes: int = 0  # bytes of the gradient buckets averaged (K · bytes per value)
     seconds: float = 0.0  # time spent inside the all-reduces
     buckets: int = 0
-    chunks: list[int] = field(default_factory=list)  # values of every chunk sent (the ring's real cut)
+    chunks: list[list[int]] = field(default_factory=list)  # per bucket: values of each of its N chunks
 
     def reset(self) -> None:
         self.sent_bytes = self.payload_bytes = self.buckets = 0
@@ -43,6 +43,8 @@ def ring_allreduce_(tensor: torch.Tensor, stats: CommStats | None = None) -> tor
         return tensor
     flat = tensor.view(-1)
     chunks = list(torch.tensor_split(flat, n))
+    if stats is not None:
+        stats.chunks.append([c.numel() for c in chunks])
     right, left = (rank + 1) % n, (rank - 1) % n
     for s in range(n - 1):  # reduce-scatter
         out, into = chunks[(rank - s) % n], chunks[(rank - s - 1) % n]
@@ -62,7 +64,6 @@ def _exchange(out: torch.Tensor, like: torch.Tensor, right: int, left: int, stat
     recv.wait()
     if stats is not None:
         stats.sent_bytes += out.numel() * out.element_size()
-        stats.chunks.append(out.numel())
     return received
 
 

@@ -171,11 +171,11 @@ def train(spec: RunSpec, rank: int, device: torch.device) -> dict:
         times.append(took)
         if rank == 0:
             eta = sum(times) / len(times) * (spec.steps - step - 1)
-            emit("step", step=step + 1, steps=spec.steps, eta_s=eta, loss=float(out.loss), step_s=took,
+            emit("step", step=step + 1, steps=spec.steps, eta_s=eta, loss=float(out.loss.detach()), step_s=took,
                  comm_s=stats.seconds, sent_bytes=stats.sent_bytes)
     return {"rank": rank, "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
             "total": sum(p.numel() for p in model.parameters()), "payload_bytes": stats.payload_bytes,
-            "sent_bytes": stats.sent_bytes, "buckets": stats.buckets, "chunks": list(stats.chunks),  # the last step's
+            "sent_bytes": stats.sent_bytes, "buckets": stats.buckets, "chunks": list(stats.chunks),  # the last step's buckets
             "comm_s": stats.seconds, "step_s": times[-1], "held": held,
             "grad_bytes_per_value": next(p.element_size() for p in model.parameters() if p.requires_grad)}
 
@@ -207,11 +207,18 @@ def main(argv: list[str] | None = None) -> int:
     if device.type == "cuda":
         torch.cuda.set_device(device)
     try:
-        emit("result", **train(spec, args.rank, device))
+        report = train(spec, args.rank, device)
+        dist.barrier()  # no rank tears its connections down while a peer still talks to it
+        emit("result", **report)
     finally:
         dist.destroy_process_group()
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Leave without the interpreter's teardown: now and then a gloo thread still owned by an object
+    # freed at shutdown aborts the process (std::terminate) after the run is already complete.
+    os._exit(code)

@@ -21,8 +21,15 @@ def load_encoder():
 
     from peft_edu.models import minilm_dir
 
+    from transformers.utils import logging as hf_logging
+
     path = minilm_dir()
-    model = AutoModel.from_pretrained(path, local_files_only=True, add_pooling_layer=False)
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the checkpoint's unused BERT pooler is expected: sentence-transformers skips it too
+    try:
+        model = AutoModel.from_pretrained(path, local_files_only=True, add_pooling_layer=False)
+    finally:
+        hf_logging.set_verbosity(verbosity)
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     return model.eval(), tokenizer
 
@@ -49,15 +56,26 @@ def encode_batch(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tens
 
 
 @torch.no_grad()
-def embed(model: nn.Module, tokenizer, texts, batch_size: int = 128, max_length: int = MAX_LENGTH,
-          device: torch.device | str = "cpu") -> torch.Tensor:
-    """Unit-length embeddings (N, d) of ``texts``, in eval mode (no dropout), on the CPU."""
+def embed(model: nn.Module, tokenizer, texts, batch_size: int = 64, max_length: int = MAX_LENGTH,
+          device: torch.device | str | None = None) -> torch.Tensor:
+    """Unit-length embeddings (N, d) of ``texts``, in eval mode (no dropout), returned on the CPU.
+
+    Texts are embedded shortest first (fewer pad tokens per batch: on a 2-core CPU the corpus
+    takes about half the time) and returned in the given order. ``device``: where the model
+    runs; default: where its weights are."""
+    device = device if device is not None else next(model.parameters()).device
+    texts = list(texts)
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     was_training = model.training
     model.eval()
-    texts = list(texts)
     chunks = []
     for start in range(0, len(texts), batch_size):
-        batch = {k: v.to(device) for k, v in tokenize(tokenizer, texts[start:start + batch_size], max_length).items()}
+        part = [texts[i] for i in order[start:start + batch_size]]
+        batch = {k: v.to(device) for k, v in tokenize(tokenizer, part, max_length).items()}
         chunks.append(encode_batch(model, batch).float().cpu())
     model.train(was_training)
-    return torch.cat(chunks) if chunks else torch.zeros(0, model.config.hidden_size)
+    if not chunks:
+        return torch.zeros(0, model.config.hidden_size)
+    out = torch.empty(len(texts), chunks[0].shape[1])
+    out[torch.tensor(order)] = torch.cat(chunks)  # back to the caller's order
+    return out

@@ -119,8 +119,9 @@ def peft_config(cfg: Config, arch, model: nn.Module) -> dict:
 
 
 def peft_options(config: dict) -> dict | None:
-    """Our Config's values from a peft LoraConfig; None for DoRA's (``use_dora``)."""
-    if config.get("use_dora"):
+    """Our Config's values from a peft LoraConfig; None for DoRA's (``use_dora``) and for a
+    PiSSA start (``init_lora_weights`` "pissa..."), whose base must become the residual."""
+    if config.get("use_dora") or str(config.get("init_lora_weights")).startswith("pissa"):
         return None
     return {"r": config["r"], "alpha": float(config["lora_alpha"]), "dropout": config.get("lora_dropout", 0.0),
             "use_rslora": config.get("use_rslora", False)}

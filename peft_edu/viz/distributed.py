@@ -66,12 +66,13 @@ def rank_memory_chart(measured: list[dict], formula: dict[str, float], title: st
     return fig
 
 
-def ring_figure(chunks: list[int], n: int, bytes_per_value: int = 4) -> go.Figure:
-    """A ring all-reduce over ``n`` ranks, one frame per step, from the chunk sizes a real run sent.
+def ring_figure(buckets: list[list[int]], n: int, bytes_per_value: int = 4) -> go.Figure:
+    """A ring all-reduce over ``n`` ranks, one frame per step, from the chunk sizes a real run cut.
 
-    Frames 1..N−1 are the reduce-scatter (each rank passes a partial sum on), N..2N−2 the
-    all-gather (finished chunks go round). Every arrow carries one chunk of K/N values."""
-    sizes = chunks[: n] if len(chunks) >= n else (chunks + [0] * n)[:n]
+    ``buckets``: per DDP bucket, the values of each of its n chunks; chunk c of the figure is
+    chunk c of every bucket together. Frames 1..N−1 are the reduce-scatter (each rank passes a
+    partial sum on), N..2N−2 the all-gather (finished chunks go round)."""
+    sizes = [sum(b[c] for b in buckets if len(b) == n) for c in range(n)]
     xs = [math.cos(2 * math.pi * i / n + math.pi / 2) for i in range(n)]
     ys = [math.sin(2 * math.pi * i / n + math.pi / 2) for i in range(n)]
     nodes = go.Scatter(x=xs, y=ys, mode="markers+text", text=[f"rank {i}" for i in range(n)], textposition="middle center",
@@ -82,22 +83,17 @@ def ring_figure(chunks: list[int], n: int, bytes_per_value: int = 4) -> go.Figur
         arrows = []
         for r in range(n):
             c = (r - s) % n if s < n - 1 else (r + 1 - (s - n + 1)) % n
-            to = (r + 1) % n
-            arrows.append(dict(x=xs[to] * 0.72 + xs[r] * 0.28, y=ys[to] * 0.72 + ys[r] * 0.28,
-                               ax=xs[r] * 0.72 + xs[to] * 0.28, ay=ys[r] * 0.72 + ys[to] * 0.28,
-                               xref="x", yref="y", axref="x", ayref="y", showarrow=True, arrowhead=3,
-                               arrowwidth=3, arrowcolor=TRAINABLE,
-                               text=f"chunk {c}: {fmt_int(sizes[c])} values", font=dict(size=11)))
+            arrows += _ring_arrow(xs, ys, r, (r + 1) % n, f"chunk {c}: {fmt_int(sizes[c])} values")
         title = f"Step {s + 1} of {steps} — {phase}"
         frames.append(go.Frame(name=str(s), layout=dict(annotations=arrows, title=dict(text=title))))
     fig = go.Figure(data=[nodes], frames=frames)
     total = sum(sizes)
-    base_layout(fig, f"Ring all-reduce of {fmt_int(total)} values over {n} ranks: "
-                     f"{fmt_bytes(ring_allreduce_bytes(total, n, bytes_per_value))} sent per rank", 440)
+    base_layout(fig, f"Ring all-reduce over {n} ranks<br><sup>{fmt_int(total)} gradient values in {len(buckets)} "
+                     f"bucket(s): {fmt_bytes(ring_allreduce_bytes(total, n, bytes_per_value))} sent per rank</sup>", 440)
     fig.update_layout(
         annotations=frames[0].layout.annotations if frames else [],
         xaxis=dict(visible=False, range=[-1.6, 1.6]), yaxis=dict(visible=False, range=[-1.5, 1.5], scaleanchor="x"),
-        updatemenus=[dict(type="buttons", x=0.0, y=-0.05, xanchor="left", buttons=[
+        updatemenus=[dict(type="buttons", x=0.0, y=-0.12, xanchor="left", yanchor="top", buttons=[
             dict(label="▶ Play", method="animate",
                  args=[None, dict(frame=dict(duration=1200, redraw=True), fromcurrent=True)])])],
         sliders=[dict(active=0, y=-0.02, x=0.15, len=0.85, steps=[
@@ -105,6 +101,21 @@ def ring_figure(chunks: list[int], n: int, bytes_per_value: int = 4) -> go.Figur
             for i in range(len(frames))])],
     )
     return fig
+
+
+def _ring_arrow(xs: list[float], ys: list[float], src: int, dst: int, text: str) -> list[dict]:
+    """An arrow from rank ``src`` to rank ``dst``, shifted to its right so that the two directions
+    between a pair of ranks (N = 2) stay apart, and its label beside it."""
+    dx, dy = xs[dst] - xs[src], ys[dst] - ys[src]
+    length = math.hypot(dx, dy) or 1.0
+    px, py = dy / length * 0.12, -dx / length * 0.12  # to the right of the direction of travel
+    x0, y0 = xs[src] + dx * 0.3 + px, ys[src] + dy * 0.3 + py
+    x1, y1 = xs[src] + dx * 0.7 + px, ys[src] + dy * 0.7 + py
+    arrow = dict(x=x1, y=y1, ax=x0, ay=y0, xref="x", yref="y", axref="x", ayref="y", showarrow=True,
+                 arrowhead=3, arrowwidth=3, arrowcolor=TRAINABLE, text="")
+    label = dict(x=(x0 + x1) / 2 + px * 2.2, y=(y0 + y1) / 2 + py * 2.2, xref="x", yref="y", showarrow=False,
+                 text=text, font=dict(size=11), xanchor="left" if px > 0.01 else "right" if px < -0.01 else "center")
+    return [arrow, label]
 
 
 def per_gpu_chart(rows, gpu_sizes_gb=(24, 40, 80, 141)) -> go.Figure:

@@ -39,7 +39,15 @@ def cosine_histograms(positive, negative, base_positive=(), base_negative=(), st
     fig.update_layout(barmode="overlay")
     fig.update_xaxes(title="cosine similarity", range=[-0.2, 1.0])
     fig.update_yaxes(title="density")
-    return base_layout(fig, "Positive vs negative pairs (held-out probe)", height=340)
+    return _legend_below(base_layout(fig, "Right vs other passages: cosine", height=420))
+
+
+def _legend_below(fig: go.Figure) -> go.Figure:
+    """Legend under the plot: two figures share a row, and a side legend would squeeze them."""
+    fig.update_xaxes(title_standoff=4)
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.28, xanchor="left", x=0),
+                      margin=dict(l=60, r=20, t=60, b=40))
+    return fig
 
 
 def projection(query_xy, passage_xy, base_query_xy=(), base_passage_xy=(), step: int = 0) -> go.Figure:
@@ -60,9 +68,9 @@ def projection(query_xy, passage_xy, base_query_xy=(), base_passage_xy=(), step:
                                  marker=dict(color=color, size=9), name=f"questions, {label}"))
         fig.add_trace(go.Scatter(x=[x for x, _ in ps], y=[y for _, y in ps], mode="markers", opacity=opacity,
                                  marker=dict(color=color, size=10, symbol="diamond-open"), name=f"passages, {label}"))
-    fig.update_xaxes(title="principal component 1 (of the base model's probe)")
-    fig.update_yaxes(title="principal component 2")
-    return base_layout(fig, "2-D projection: each question and its passage", height=380)
+    fig.update_xaxes(title="principal component 1 (base model's)")
+    fig.update_yaxes(title="principal component 2", scaleanchor="x", scaleratio=1)  # true distances
+    return _legend_below(base_layout(fig, "2-D map: questions and their passages", height=420))
 
 
 def dims_bars(by_dims: dict[int, tuple[float, float]]) -> go.Figure:

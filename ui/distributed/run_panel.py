@@ -127,7 +127,7 @@ def results() -> None:
     with a:
         st.plotly_chart(ring_figure(latest.chunks, latest.world_size), key=P + "ring", width="stretch")
     with b:
-        st.plotly_chart(rank_memory_chart(latest.held, latest.formula_held, f"What each rank holds: {latest.label}"),
+        st.plotly_chart(rank_memory_chart(latest.held, latest.formula_held, f"What each rank holds<br><sup>{latest.label}</sup>"),
                         key=P + "held", width="stretch")
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 import streamlit as st
 
 from peft_edu import METHODS
-from ui.lessons import lora_family, others
+from ui.lessons import baselines, lora_family, others
 
-LESSON_MODULES = (lora_family, others)
+LESSON_MODULES = (lora_family, others, baselines)
 
 
 def lesson_of(key: str):

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
+import torch
 
 from peft_edu import protocol
-from peft_edu.embeddings.metrics import top_k
+from peft_edu.embeddings.metrics import ranks, top_k
 from peft_edu.embeddings.model import embed
 from peft_edu.embeddings.traps import TRAPS
 from peft_edu.viz.search import dims_bars, trap_bars
@@ -50,7 +51,7 @@ def runs_frame(runs) -> pd.DataFrame:
 def render_metrics(view) -> None:
     result = view.result
     st.markdown(f"**{view.label}** — {view.status}. Held-out questions, ranked against the whole corpus:")
-    st.dataframe(metrics_frame(result), hide_index=True, key="search_metrics_table")
+    st.table(metrics_frame(result).set_index("metric"))  # a plain HTML table: five rows, readable anywhere
     if view.message:
         st.caption(view.message)
 
@@ -60,22 +61,31 @@ def render_top5(view, data) -> None:
     result, retrieval = view.result, data[1]
     options = list(range(len(retrieval.test_queries)))
     i = st.selectbox("Held-out question", options, format_func=lambda j: retrieval.test_queries[j],
-                     key="search_top5_query")
+                     index=_telling_question(view, retrieval), key=f"search_top5_query_{view.id}")
     right = retrieval.test_relevant[i]
-    st.caption(f"Relevant passage: {retrieval.corpus[right]}")
     base_q, tuned_q = _query_embeddings(view, retrieval.test_queries[i])
-    cols = st.columns(2)
-    for col, title, q, corpus in ((cols[0], "Base model", base_q, result.corpus_before),
-                                  (cols[1], "Fine-tuned", tuned_q, result.corpus_after)):
-        with col:
-            st.markdown(f"**{title}**")
-            if q is None:
-                st.caption("The tuned model of this run was released to save memory; start a new run.")
-                continue
-            hits = top_k(q, corpus, 5)
-            st.dataframe(pd.DataFrame([{"#": n + 1, "cos": f"{s:.3f}", "relevant": "✅" if j == right else "",
-                                        "passage": retrieval.corpus[j]} for n, (j, s) in enumerate(hits)]),
-                         hide_index=True, key=f"search_top5_{title}")
+    where = [f"{title}: rank {_rank(q, corpus, right):,}" for title, q, corpus in
+             (("base", base_q, result.corpus_before), ("fine-tuned", tuned_q, result.corpus_after)) if q is not None]
+    st.caption(f"Relevant passage: {retrieval.corpus[right]} — {'; '.join(where)} of {len(retrieval.corpus):,}.")
+    for title, q, corpus in (("Base model", base_q, result.corpus_before), ("Fine-tuned", tuned_q, result.corpus_after)):
+        st.markdown(f"**{title}**")
+        if q is None:
+            st.caption("The tuned model of this run was released to save memory; start a new run.")
+            continue
+        hits = top_k(q, corpus, 5)
+        st.dataframe(pd.DataFrame([{"#": n + 1, "cos": f"{s:.3f}", "relevant": "yes" if j == right else "",
+                                    "passage": retrieval.corpus[j]} for n, (j, s) in enumerate(hits)]),
+                     hide_index=True, key=f"search_top5_{title}")
+
+
+def _rank(query, corpus, right: int) -> int:
+    return int(ranks(query.view(1, -1), corpus, torch.tensor([right]))[0])
+
+
+def _telling_question(view, retrieval) -> int:
+    """The first held-out question the run moved into the top 5 from outside it (else 0)."""
+    pairs = zip(view.result.ranks_before, view.result.ranks_after)
+    return next((i for i, (b, a) in enumerate(pairs) if a <= 5 < b), 0)
 
 
 def _query_embeddings(view, text: str):
@@ -119,16 +129,24 @@ def render_traps(runs) -> None:
     """Every finished run's recall@10, and each trap's measured effect against the clean run."""
     rows = [(v.label, v.result.before["recall@10"], v.result.after["recall@10"]) for v, _ in runs]
     st.plotly_chart(trap_bars(rows), key="search_traps")
-    clean = [v for v, d in runs if d and not d[2]]
     for trap in TRAPS:
-        trapped = [v for v, d in runs if d and d[2] == frozenset({trap.key})]
-        if clean and trapped:
-            gain_clean = clean[-1].result.after["recall@10"] - clean[-1].result.before["recall@10"]
-            gain_trap = trapped[-1].result.after["recall@10"] - trapped[-1].result.before["recall@10"]
+        trapped = [(v, d) for v, d in runs if d and d[2] == frozenset({trap.key})]
+        clean = [v for v, d in runs if trapped and d and not d[2] and d[0] == trapped[-1][1][0]
+                 and _same_recipe(v.cfg, trapped[-1][0].cfg)]
+        if clean:
+            t, c = trapped[-1][0], clean[-1]
+            gain_clean = c.result.after["recall@10"] - c.result.before["recall@10"]
+            gain_trap = t.result.after["recall@10"] - t.result.before["recall@10"]
             st.markdown(f"- **{trap.title}**: recall@10 gain {100 * gain_trap:+.1f} points vs "
-                        f"{100 * gain_clean:+.1f} for the clean run ({trapped[-1].status}). {trap.why}")
+                        f"{100 * gain_clean:+.1f} for the same recipe without it ({t.status}). {trap.why}")
         else:
-            st.markdown(f"- **{trap.title}**: not measured yet — run it (switch above, or *Measure the traps*).")
+            st.markdown(f"- **{trap.title}**: not measured yet — run it with and without the switch "
+                        "(same method and steps), or press *Measure the traps*.")
+
+
+def _same_recipe(clean, trapped) -> bool:
+    """Same method, steps and seed: the trap is the only difference left."""
+    return (clean.method, clean.steps, clean.seed) == (trapped.method, trapped.steps, trapped.seed)
 
 
 def render_download(view) -> None:

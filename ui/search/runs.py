@@ -38,7 +38,7 @@ def choose_recipe() -> tuple[EmbedConfig, set[str]]:
                           format_func=lambda k: METHODS[k].name)
     base = defaults(method)
     c1, c2 = st.columns(2)
-    steps = c1.number_input("Steps", 2, 400, 60, step=10, key="search_steps")
+    steps = c1.number_input("Steps", 2, 400, EmbedConfig().steps, step=10, key="search_steps")
     batch = c2.selectbox("Batch size", BATCHES, index=BATCHES.index(32), key="search_batch",
                          help="Pairs per step; each question's negatives are the other passages of its batch.")
     lr = st.number_input("Learning rate", 1e-6, 0.1, base.lr, format="%.0e", key=f"search_lr_{method}",
