@@ -28,7 +28,8 @@ st.markdown(
     "optimizer step. Here the average is a ring all-reduce written out with sends and receives, and "
     "every byte it sends is counted: put it beside the formula. The tests check that the gradients "
     "after one DDP step equal one process's on the same global batch (to 10⁻⁶): data parallelism "
-    "changes nothing but where the work happens.")
+    "changes nothing but where the work happens. Switch the optimizer states to ZeRO-1 or FSDP to see "
+    "each rank hold its share, measured from its own tensors, beside the formula.")
 run_panel.render()
 
 # ---------------------------------------------------------------- how it works

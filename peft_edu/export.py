@@ -14,6 +14,9 @@
   VeRA                      ``<module>.vera_lambda_b`` (d_out,), ``<module>.vera_lambda_d`` (r,),
                             once: ``base_model.vera_A`` (r, d_in max), ``base_model.vera_B``
   (IA)³                     ``<module>.ia3_l``: (d_out, 1) for k, v; (1, d_in) for the FFN
+  PiSSA                     LoRA's, with ``init_lora_weights`` "pissa" (peft redoes the SVD of
+                            the unmodified base); ``methods.pissa.as_lora``: plain rank-2r LoRA
+  LN tuning                 ``<norm>.ln_tuning_layers.weight`` / ``.bias`` (d,) (peft's LN_TUNING)
   prompt / prefix tuning    ``prompt_embeddings``: P (n, d); prefix: (n, L·2·d), per token
                             [layer 0 keys, layer 0 values, layer 1 keys, ...]
   classifier head           ``base_model.model.<head>.weight`` / ``.bias`` (prompt and prefix
@@ -28,6 +31,8 @@ Our own format, for the methods peft does not have — same two files:
 - Houlsby ``adapter``: every trainable tensor under its peft_edu name
   (``<module>.adapter.W_down`` (m, d), ``.b_down`` (m,), ``.W_up`` (d, m), ``.b_up`` (d,),
   the trained layer norms and the head).
+- ``bitfit``: every trained bias under its model name (``<module>.bias`` (d_out,), the
+  norms' ``<norm>.bias`` (d,)) plus the head.
 - ``delta_lora``: merged weights — ``<module>.weight`` = W + (alpha/r) B A, (d_out, d_in)
   like nn.Linear for every adapted layer (W has moved during training, so the file must
   hold it), plus the head. Loading it into a plain model gives a plain model.

@@ -82,6 +82,19 @@ def test_full_zero1_gradients_bytes_and_shards(full_zero1_run):
         assert (r["held"]["params"], r["held"]["grads"]) == (expected.weights, expected.gradients)
 
 
+def test_fsdp_shards_weights_gradients_and_states(tmp_path):
+    """FSDP2 (fully_shard on gloo) under LoRA: the same gradients, and each rank holds 1/N of every
+    kind of state, frozen weights included (ZeRO-3: 2Ψ/N + (2 + k)Φ/N, here in fp32)."""
+    spec = RunSpec(method="lora", options=(("r", 4),), model="tiny", steps=1, world_size=N, sharding="fsdp")
+    result = run_and_compare(spec, tmp_path)
+    phi, psi = result.ranks[0]["trainable"], result.ranks[0]["total"]
+    expected = model_state_bytes(4 * (psi - phi), phi, N, 3, FP32)
+    for kind, want in (("params", expected.weights), ("grads", expected.gradients), ("optimizer", expected.optimizer)):
+        held = [r["held"][kind] for r in result.ranks]
+        assert sum(held) == N * want, kind  # every value lives on exactly one rank
+        assert max(held) - min(held) <= 2 * 32 * 4, (kind, held)  # dim-0 shards: at most a row apart
+
+
 def test_a_third_method_under_ddp(tmp_path):
     """(IA)³, applied with peft_edu.apply like the others: same gradients, bytes as the formula."""
     result = run_and_compare(RunSpec(method="ia3", options=(), model="tiny", steps=1, world_size=N), tmp_path)

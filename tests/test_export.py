@@ -23,8 +23,9 @@ from tests.tiny import batch, tiny_bert, tiny_gpt2
 
 PEFT_METHODS = {"lora": {"r": 4}, "rslora": {"r": 4}, "lora_fa": {"r": 4}, "lora_plus": {"r": 4}, "dora": {"r": 4},
                 "vera": {"r": 4}, "qlora": {"r": 4}, "prompt_tuning": {"n_tokens": 3},
-                "prefix_tuning": {"n_tokens": 3}, "ia3": {}}
-OWN_METHODS = {"adapter": {"bottleneck": 4}, "delta_lora": {"r": 4}}
+                "prefix_tuning": {"n_tokens": 3}, "ia3": {},
+                "pissa": {"r": 4}, "ln_tuning": {}}
+OWN_METHODS = {"adapter": {"bottleneck": 4}, "delta_lora": {"r": 4}, "bitfit": {}}
 FAMILIES = {"bert": tiny_bert, "gpt2": tiny_gpt2}
 
 
@@ -48,6 +49,7 @@ def logits(model, family):
 def peft_load(base, directory, **kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)  # peft warns on unknown config keys / missing tensors
+        warnings.filterwarnings("ignore", "Unsupported layer type")  # LN_TUNING wraps LayerNorms, as designed
         return PeftModel.from_pretrained(copy.deepcopy(base), str(directory), **kwargs).eval()
 
 

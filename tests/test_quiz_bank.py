@@ -103,6 +103,9 @@ CLOSED_FORM = {
     "lora": lambda v: v["r"] * (v["d_in"] + v["d_out"]),
     "delta_lora": lambda v: v["r"] * (v["d_in"] + v["d_out"]),
     "rslora": lambda v: v["r"] * (v["d_in"] + v["d_out"]),
+    "pissa": lambda v: v["r"] * (v["d_in"] + v["d_out"]),
+    "bitfit": lambda v: v["d_out"],  # the layer's bias
+    "ln_tuning": lambda v: 2 * v["d_out"],  # gain and bias of the LayerNorm after the layer
     "lora_fa": lambda v: v["r"] * v["d_out"],
     "vera": lambda v: v["d_out"] + v["r"],
     "dora": lambda v: v["r"] * (v["d_in"] + v["d_out"]) + v["d_out"],

@@ -9,7 +9,7 @@ from peft_edu import METHODS, MethodSpec, get_method
 EXPECTED = {
     "full", "lora", "lora_fa", "vera", "delta_lora", "lora_plus", "dora", "qlora",
     "prompt_tuning", "prefix_tuning", "adapter", "ia3",
-    "rslora",  # wave 2 (issue 12)
+    "rslora", "pissa", "bitfit", "ln_tuning",  # wave 2 (issue 12)
 }
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from peft_edu.distributed.formulas import FP32, model_state_bytes, ring_allreduce_bytes
 from peft_edu.distributed.spec import DistResult
 
-STAGE_OF = {"none": 0, "zero1": 1}  # the run's sharding as a ZeRO stage
+STAGE_OF = {"none": 0, "zero1": 1, "fsdp": 3}  # the run's sharding as a ZeRO stage
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,7 @@ class RunSummary:
     formula_held: dict  # the same three from model_state_bytes (fp32: k = 8)
     chunks: list[list[int]]  # per bucket of the last step: values of each of its N chunks
     wall_s: float
+    hooked: bool  # the ring hook counted the bytes (DDP); FSDP's collectives are not counted
 
     @property
     def compute_s(self) -> float:
@@ -44,5 +45,5 @@ def summarize(result: DistResult, label: str) -> RunSummary:
         step_s=sum(s.step_s for s in steps) / len(steps), comm_s=sum(s.comm_s for s in steps) / len(steps),
         held=[r["held"] for r in result.ranks],
         formula_held={"params": states.weights, "grads": states.gradients, "optimizer": states.optimizer},
-        chunks=[list(c) for c in first["chunks"]], wall_s=result.wall_s,
+        chunks=[list(c) for c in first["chunks"]], wall_s=result.wall_s, hooked=first["hooked"],
     )

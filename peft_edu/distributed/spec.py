@@ -18,6 +18,7 @@ MODELS = {  # run model -> what it is
 SHARDING = {  # how optimizer states are kept
     "none": "DDP: every rank keeps every optimizer state",
     "zero1": "ZeRO-1: ZeroRedundancyOptimizer shards the optimizer states over the ranks",
+    "fsdp": "FSDP2 (fully_shard, = ZeRO-3): weights, gradients and optimizer states sharded",
 }
 
 

@@ -104,8 +104,13 @@ def reference_gradients(spec: RunSpec) -> dict[str, torch.Tensor]:
 
 
 # ---------------------------------------------------------------- measuring the rank's tensors
+def local(t: torch.Tensor) -> torch.Tensor:
+    """This rank's part of a tensor: its shard of an FSDP2 (DTensor) parameter, else the tensor."""
+    return t.to_local() if hasattr(t, "to_local") else t
+
+
 def tensor_bytes(tensors) -> int:
-    return sum(t.numel() * t.element_size() for t in tensors if torch.is_tensor(t))
+    return sum(local(t).numel() * local(t).element_size() for t in tensors if torch.is_tensor(t))
 
 
 def optimizer_state_bytes(optimizer) -> int:
@@ -136,19 +141,40 @@ def make_optimizer(spec: RunSpec, model: nn.Module):
 
 
 def dump_gradients(spec: RunSpec, model: nn.Module, rank: int) -> None:
-    grads = {n: p.grad.detach().cpu().clone() for n, p in model.named_parameters() if p.requires_grad}
+    """Every trainable gradient, whole (an FSDP2 shard is gathered: a collective every rank joins)."""
+    grads = {}
+    for n, p in model.named_parameters():
+        if p.requires_grad:
+            g = p.grad.full_tensor() if hasattr(p.grad, "full_tensor") else p.grad
+            grads[n] = g.detach().cpu().clone()
     torch.save(grads, os.path.join(spec.dump_dir, f"rank{rank}.pt"))
+
+
+def wrap(spec: RunSpec, model: nn.Module, device: torch.device, stats: CommStats) -> nn.Module:
+    """DDP with the counting ring hook; or FSDP2, which shards every block, then the rest
+    (Zhao et al., "PyTorch FSDP", arXiv 2304.11277). FSDP's own all-gathers and
+    reduce-scatters are not hooked: its lesson is what each rank holds."""
+    if spec.sharding == "fsdp":
+        from torch.distributed.fsdp import fully_shard
+
+        from peft_edu.models import arch_of
+
+        for block in model.get_submodule(arch_of(model).blocks):
+            fully_shard(block)
+        return fully_shard(model)
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    ddp = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
+    ddp.register_comm_hook(stats, counting_ring_hook)
+    return ddp
 
 
 def train(spec: RunSpec, rank: int, device: torch.device) -> dict:
     """The training loop of one rank; returns its final report."""
-    from torch.nn.parallel import DistributedDataParallel as DDP
-
     model = build_model(spec).to(device)
     ids, mask, labels = dataset(spec)
-    ddp = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
     stats = CommStats()
-    ddp.register_comm_hook(stats, counting_ring_hook)
+    ddp = wrap(spec, model, device, stats)
     optimizer, after = make_optimizer(spec, model), protocol(spec.method).after_step
     times, held = [], {}
     for step in range(spec.steps):
@@ -177,7 +203,8 @@ def train(spec: RunSpec, rank: int, device: torch.device) -> dict:
             "total": sum(p.numel() for p in model.parameters()), "payload_bytes": stats.payload_bytes,
             "sent_bytes": stats.sent_bytes, "buckets": stats.buckets, "chunks": list(stats.chunks),  # the last step's buckets
             "comm_s": stats.seconds, "step_s": times[-1], "held": held,
-            "grad_bytes_per_value": next(p.element_size() for p in model.parameters() if p.requires_grad)}
+            "grad_bytes_per_value": next(p.element_size() for p in model.parameters() if p.requires_grad),
+            "hooked": spec.sharding != "fsdp"}
 
 
 def backend_for(spec: RunSpec) -> str:

@@ -59,11 +59,19 @@ def layer_params(d_out: int, d_in: int, cfg: Config) -> int:
 
 @torch.no_grad()
 def principal_factors(W0: torch.Tensor, r: int, s: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(A, B) from the top-r SVD of W0 (d_out, d_in), in float32: s · B A = U_r S_r V_rᵀ."""
+    """(A, B) from the top-r SVD of W0 (d_out, d_in), in float32: s · B A = U_r S_r V_rᵀ.
+
+    W0 has only k = min(d_out, d_in) singular directions; for r > k the extra rows of A and
+    columns of B are zero, and they stay zero in training (each one's gradient needs the
+    other), so the adapter acts with rank k."""
     U, S, Vh = torch.linalg.svd(W0.float(), full_matrices=False)  # U (d_out, k), S (k,), Vh (k, d_in)
-    root = torch.sqrt(S[:r] / s)  # (r,): sqrt(S_r / s), shared by A and B
-    A = root[:, None] * Vh[:r]  # (r, d_in)
-    B = U[:, :r] * root[None, :]  # (d_out, r)
+    root = torch.sqrt(S[:r] / s)  # (min(r, k),): sqrt(S_r / s), shared by A and B
+    A = root[:, None] * Vh[:r]  # (min(r, k), d_in)
+    B = U[:, :r] * root[None, :]  # (d_out, min(r, k))
+    missing = r - root.numel()
+    if missing > 0:
+        A = torch.cat([A, A.new_zeros(missing, A.shape[1])], dim=0)  # (r, d_in)
+        B = torch.cat([B, B.new_zeros(B.shape[0], missing)], dim=1)  # (d_out, r)
     return A, B
 
 

@@ -29,7 +29,7 @@ def start_and_finish(page, main, finished_rows: int) -> None:
     main.get_by_text(f"{finished_rows} finished run(s) this session").first.wait_for(timeout=240_000)
     wait_for_app_idle(page)
     text = main.get_by_text("finished run(s) this session").first.inner_text()
-    assert f"formula in {finished_rows} of them" in text, text
+    assert f"formula in {finished_rows} of {finished_rows} DDP" in text, text
 
 
 def choose_method(page, main, name: str) -> None:

@@ -37,7 +37,7 @@ def spec_from_inputs() -> RunSpec:
 
 def label_of(spec: RunSpec) -> str:
     knobs = " ".join(f"{k}={v}" for k, v in spec.options)
-    shard = "ZeRO-1" if spec.sharding == "zero1" else "DDP"
+    shard = {"none": "DDP", "zero1": "ZeRO-1", "fsdp": "FSDP"}[spec.sharding]
     return f"{METHODS[spec.method].name} {knobs} · {shard} · {spec.model}".replace("  ", " ")
 
 
@@ -105,30 +105,43 @@ def results() -> None:
     if not done:
         st.caption("No finished run yet: start one above (about 15-25 s for the MiniLM on 2 CPU cores).")
         return
-    st.dataframe(pd.DataFrame([{
-        "Run": s.label, "Trainable Φ": fmt_int(s.trainable), "Sent per step (measured)": fmt_bytes(s.sent_bytes),
-        "2(N−1)/N·Φ·4 B": fmt_bytes(s.formula_bytes), "Equal": "yes" if s.sent_bytes == s.formula_bytes else "no",
-        "Step (ms)": f"{1e3 * s.step_s:,.0f}", "Communication (ms)": f"{1e3 * s.comm_s:,.1f}",
-        "Whole run (s)": f"{s.wall_s:,.1f}"} for s in done]), hide_index=True, key=P + "table")
-    equal = sum(s.sent_bytes == s.formula_bytes for s in done)
-    st.caption(f"{len(done)} finished run(s) this session; the measured bytes equal the formula in {equal} of them.")
-    ratio = _full_over_peft(done)
+    st.dataframe(pd.DataFrame([row(s) for s in done]), hide_index=True, key=P + "table")
+    hooked = [s for s in done if s.hooked]  # FSDP's own collectives are not counted
+    equal = sum(s.sent_bytes == s.formula_bytes for s in hooked)
+    st.caption(f"{len(done)} finished run(s) this session; the measured bytes equal the formula in {equal} of "
+               f"{len(hooked)} DDP run(s).")
+    ratio = _full_over_peft(hooked)
     if ratio:
         st.success(ratio, icon=":material/compress:")
     a, b = st.columns(2)
     with a:
-        st.plotly_chart(bytes_chart({s.label: {"sent": s.sent_bytes, "formula": s.formula_bytes} for s in done}),
-                        key=P + "bytes", width="stretch")
+        if hooked:
+            st.plotly_chart(bytes_chart({s.label: {"sent": s.sent_bytes, "formula": s.formula_bytes} for s in hooked}),
+                            key=P + "bytes", width="stretch")
     with b:
-        st.plotly_chart(time_split_chart({s.label: {"compute_s": s.compute_s, "comm_s": s.comm_s} for s in done}),
-                        key=P + "times", width="stretch")
+        if hooked:
+            st.plotly_chart(time_split_chart({s.label: {"compute_s": s.compute_s, "comm_s": s.comm_s} for s in hooked}),
+                            key=P + "times", width="stretch")
     latest = done[-1]
     a, b = st.columns(2)
     with a:
-        st.plotly_chart(ring_figure(latest.chunks, latest.world_size), key=P + "ring", width="stretch")
+        if hooked:
+            ring = hooked[-1]
+            st.plotly_chart(ring_figure(ring.chunks, ring.world_size), key=P + "ring", width="stretch")
     with b:
         st.plotly_chart(rank_memory_chart(latest.held, latest.formula_held, f"What each rank holds<br><sup>{latest.label}</sup>"),
                         key=P + "held", width="stretch")
+
+
+def row(s) -> dict:
+    """One line of the runs table: measured beside the formula (DDP runs; FSDP's traffic is not hooked)."""
+    sent = fmt_bytes(s.sent_bytes) if s.hooked else "not counted (FSDP)"
+    same = ("yes" if s.sent_bytes == s.formula_bytes else "no") if s.hooked else "—"
+    return {"Run": s.label, "Trainable Φ": fmt_int(s.trainable), "Sent per step (measured)": sent,
+            "2(N−1)/N·Φ·4 B": fmt_bytes(s.formula_bytes), "Equal": same, "Step (ms)": f"{1e3 * s.step_s:,.0f}",
+            "Communication (ms)": f"{1e3 * s.comm_s:,.1f}" if s.hooked else "—",
+            "Held per rank (measured)": fmt_bytes(sum(s.held[0].values())),
+            "Held per rank (formula)": fmt_bytes(sum(s.formula_held.values())), "Whole run (s)": f"{s.wall_s:,.1f}"}
 
 
 def _full_over_peft(done) -> str:

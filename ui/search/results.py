@@ -162,7 +162,13 @@ def render_download(view) -> None:
     if view.id not in zips:
         from peft_edu.export import adapter_zip
 
-        zips[view.id] = adapter_zip(info, name="search-adapter")
+        try:
+            zips[view.id] = adapter_zip(info, name="search-adapter")
+        except (TypeError, ValueError) as err:  # a method without an on-disk format: say so, keep the page
+            zips[view.id] = f"This run's adapter cannot be saved: {err}"
+    if isinstance(zips[view.id], str):
+        st.caption(zips[view.id])
+        return
     st.download_button("Download the adapter (peft format)", zips[view.id], file_name="search-adapter.zip",
                        mime="application/zip", key="search_download", icon=":material/download:")
     st.caption("Load it with sentence-transformers: `SentenceTransformer(path_to_all-MiniLM-L6-v2)` then "
