@@ -7,7 +7,6 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import streamlit as st  # noqa: E402
 
-from ui.method import render_method  # noqa: E402
 from ui.nav import navigation_sections  # noqa: E402
 from ui.quiz_widgets import render_method_quiz, render_quiz_progress_sidebar  # noqa: E402
 from ui.state import init_state  # noqa: E402
@@ -19,6 +18,8 @@ init_state()
 def method_renderer(key: str):
     """The function that draws method ``key``'s page: the explainer, then its 3-question quiz."""
     def render() -> None:
+        from ui.method import render_method  # torch-heavy: loaded with the first method page
+
         render_method(key)
         render_method_quiz(key)
 

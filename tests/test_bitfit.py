@@ -85,3 +85,14 @@ def test_own_format_holds_the_biases_and_loads_back(tmp_path):
     assert peft_edu.applied(again).method == "bitfit"
     inputs = batch()
     torch.testing.assert_close(logits(again, inputs), logits(model, inputs), rtol=0, atol=0)
+
+
+def test_recorded_lab_runs_match_the_counts():
+    """The lesson's recorded runs (scripts/measure_baselines.py) trained what the count says."""
+    from peft_edu.lessons.baselines import baseline_runs
+
+    runs = {run.method: run for run in baseline_runs()}
+    for method in ("bitfit", "ln_tuning"):
+        assert runs[method].trainable == peft_edu.count("all-MiniLM-L6-v2", method)["trainable_without_head"]
+    assert runs["bitfit"].trainable == 6 * (7 * 384 + 1536) + 384 + 384 == 26_112  # + embeddings LN, pooler
+    assert runs["ln_tuning"].trainable == 13 * 2 * 384 == 9_984

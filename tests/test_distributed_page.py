@@ -60,3 +60,13 @@ def test_start_button_runs_a_real_job_to_the_end():
     assert df.iloc[0]["Equal"] == "yes"
     time.sleep(0.5)
     assert psutil.Process().children(recursive=True) == []
+
+    at.radio(key="dist_run_sharding").set_value("fsdp")
+    at.button(key="dist_run_start").click().run()
+    assert at.session_state["dist_jobs"][1].wait(120), "the FSDP run did not end"
+    at.run()
+    assert not at.exception, at.exception
+    df = next(d.value for d in at.dataframe if "Run" in d.value.columns)
+    fsdp = df.iloc[1]
+    assert fsdp["Equal"] == "—" and fsdp["Held per rank (measured)"] == fsdp["Held per rank (formula)"]
+    assert psutil.Process().children(recursive=True) == []

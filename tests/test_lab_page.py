@@ -24,8 +24,9 @@ def _labels(at) -> set[str]:
 def test_lab_renders_with_every_method(at):
     assert at.title[0].value == "Live fine-tune lab"
     assert at.selectbox(key="lab_method").options == [  # the baseline first, then the registry's order
-        "Head only (baseline)", "Full fine-tuning", "LoRA", "rsLoRA", "LoRA-FA", "VeRA", "Delta-LoRA",
-        "LoRA+", "DoRA", "QLoRA", "Prompt tuning", "Prefix tuning", "Adapter layers", "(IA)³"]
+        "Head only (baseline)", "Full fine-tuning", "LoRA", "rsLoRA", "PiSSA", "LoRA-FA", "VeRA", "Delta-LoRA",
+        "LoRA+", "DoRA", "QLoRA", "Prompt tuning", "Prefix tuning", "Adapter layers", "(IA)³", "BitFit",
+        "LN tuning"]
     assert at.selectbox(key="lab_method").value == "lora"  # LoRA is preselected
 
 

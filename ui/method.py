@@ -8,6 +8,7 @@ import streamlit as st
 
 from peft_edu import METHODS
 from ui.lessons import render_lesson
+from peft_edu.embeddings.train import runnable as search_offers
 from ui.links import link
 from peft_edu.lessons.counts import page_counts
 from peft_edu.lessons.explainer import knob_of, layer_sources, page_run, uses_transformer
@@ -133,8 +134,11 @@ def _links(spec) -> None:
     c1, c2 = st.columns(2)
     with c1:
         link("calculator", f"Calculator: {spec.name} on real models")
+        link("distributed", f"From one GPU to many: {spec.name} under DDP and ZeRO")
     with c2:
         link("lab", f"Live lab: fine-tune with {spec.name} now")
+        if search_offers(spec.key):
+            link("search", f"Semantic search: fine-tune an embedding model with {spec.name}")
 
 
 def render_method(key: str) -> None:

@@ -57,7 +57,9 @@ def inject(model: nn.Module, cfg: Config, arch) -> None:
         norm.requires_grad_(True)
 
 
-# The lab (all-MiniLM-L6-v2, batch 16, 32 tokens): 9,984 numbers move, so a large step.
+# The lab (all-MiniLM-L6-v2, batch 16): only 9,984 numbers move, so a large step. Measured at
+# load average ~5 on the shared 2-core CPU: 99.6 % test accuracy at step 100 (50 % at steps
+# 25-75: the run sits on a plateau, then jumps), 159 s wall, 95 s CPU.
 LAB = LabDefaults(lr=1e-2, steps=100)
 
 

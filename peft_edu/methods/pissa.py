@@ -150,7 +150,10 @@ def as_lora(model: nn.Module, base: nn.Module) -> nn.Module:
     return out
 
 
-# The lab: measured on all-MiniLM-L6-v2 (see the report in LAB's comment).
+# The lab (all-MiniLM-L6-v2, query and value, batch 16), measured at load average ~6 on the
+# shared 2-core CPU: 98.3 % test accuracy at step 100 (80 % at step 75), 194 s CPU. The
+# factors start large (sqrt of W's top singular values), so the step was chosen a quarter of
+# LoRA's 2e-3 (LoRA's rate itself was not tried for PiSSA).
 LAB = LabDefaults(lr=5e-4, steps=100, config=Config(r=8, alpha=8.0))
 # The page and the Compare race: r = 4, alpha = 4 (scaling 1, the paper's choice).
 LESSON = LessonDefaults("layer", Config(r=4, alpha=4.0),

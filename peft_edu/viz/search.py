@@ -45,8 +45,8 @@ def cosine_histograms(positive, negative, base_positive=(), base_negative=(), st
 def _legend_below(fig: go.Figure) -> go.Figure:
     """Legend under the plot: two figures share a row, and a side legend would squeeze them."""
     fig.update_xaxes(title_standoff=4)
-    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.28, xanchor="left", x=0),
-                      margin=dict(l=60, r=20, t=60, b=40))
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.34, xanchor="left", x=0),
+                      margin=dict(l=60, r=20, t=60, b=60))
     return fig
 
 
