@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-import psutil
+from tests.workers import live_workers
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import ROOT
@@ -59,7 +59,7 @@ def test_start_button_runs_a_real_job_to_the_end():
     df = next(d.value for d in at.dataframe if "Run" in d.value.columns)
     assert df.iloc[0]["Equal"] == "yes"
     time.sleep(0.5)
-    assert psutil.Process().children(recursive=True) == []
+    assert live_workers() == []
 
     at.radio(key="dist_run_sharding").set_value("fsdp")
     at.button(key="dist_run_start").click().run()
@@ -69,4 +69,4 @@ def test_start_button_runs_a_real_job_to_the_end():
     df = next(d.value for d in at.dataframe if "Run" in d.value.columns)
     fsdp = df.iloc[1]
     assert fsdp["Equal"] == "—" and fsdp["Held per rank (measured)"] == fsdp["Held per rank (formula)"]
-    assert psutil.Process().children(recursive=True) == []
+    assert live_workers() == []

@@ -13,6 +13,7 @@ from peft_edu.distributed.formulas import FP32, model_state_bytes, ring_allreduc
 from peft_edu.distributed.launch import run
 from peft_edu.distributed.spec import RunSpec
 from peft_edu.distributed.worker import reference_gradients
+from tests.workers import live_workers
 
 N = 2
 
@@ -21,7 +22,7 @@ def assert_no_workers_left(result) -> None:
     alive = [pid for pid in result.pids if psutil.pid_exists(pid)
              and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
     assert alive == [], f"worker processes left: {alive}"
-    assert psutil.Process().children(recursive=True) == []
+    assert live_workers() == []
 
 
 def run_and_compare(spec: RunSpec, tmp_path):

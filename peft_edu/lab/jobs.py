@@ -174,7 +174,7 @@ def release_old_models(owner_id: str) -> None:
     results keep their metrics and numbers but ``result.model`` becomes None."""
     with _POOL:
         done = [j for j in _JOBS.values() if j.owner == owner_id and j.finished
-                and j.result is not None and j.result.model is not None]
+                and getattr(j.result, "model", None) is not None]  # a task's result may hold none
     for job in done[: max(0, len(done) - keep_models())]:  # _JOBS keeps submission order
         # a new result object: a page that holds the old one (from view()) keeps its model
         job.result = dataclasses.replace(job.result, model=None)

@@ -6,20 +6,11 @@ from __future__ import annotations
 import psutil
 import pytest
 
+from tests.workers import live_workers
 from tests.e2e.helpers import assert_no_exception, screenshot_whole_page, wait_for_app_idle, wait_until_painted
 
-WORKER = "peft_edu.distributed.worker"
-
-
 def workers_of(server) -> list[psutil.Process]:
-    out = []
-    for child in psutil.Process(server.proc.pid).children(recursive=True):
-        try:
-            if WORKER in " ".join(child.cmdline()):
-                out.append(child)
-        except psutil.NoSuchProcess:
-            continue
-    return out
+    return live_workers(psutil.Process(server.proc.pid))
 
 
 def start_and_finish(page, main, finished_rows: int) -> None:
