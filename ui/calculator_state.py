@@ -11,11 +11,11 @@ import dataclasses
 
 import streamlit as st
 
+from ui import url_state
 from peft_edu.registry import METHODS
 from peft_edu.sizing.config import (ALL_LINEAR, CUSTOM, DEFAULT, NUMBERS, TARGETS, CalcConfig, parse_query,
                                     to_query, validate)
 from peft_edu.sizing.estimate import model_arch, model_shape
-from peft_edu.models import preset_names
 
 P = "calculator_"  # session-state prefix of this page
 FIELDS = [f.name for f in dataclasses.fields(CalcConfig)]
@@ -45,15 +45,7 @@ def pulled() -> CalcConfig:
 
 def load_url() -> list[str]:
     """A URL the page did not write itself (a shared link, a new session) sets the widgets."""
-    query = st.query_params.to_dict()
-    if P + "config" in st.session_state and query == st.session_state.get(P + "last_query"):
-        return []
-    if not query and P + "config" in st.session_state:  # back from another page
-        push(st.session_state[P + "config"])
-        return []
-    config, messages = parse_query(query, preset_names())
-    push(config)
-    return messages
+    return url_state.load_url(P, push, parse_query)
 
 
 def fix_inputs(messages: list[str]) -> None:

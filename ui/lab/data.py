@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ui.uploads import validated_upload
 from peft_edu.lab.data import BUILTIN_NAME, MAX_BYTES, CSVProblem, Dataset, load_builtin, read_upload
 
 UPLOAD = "Upload a CSV (text, label)"
@@ -20,26 +21,10 @@ def builtin() -> tuple[Dataset, Dataset]:
 
 def _validated(file) -> tuple[Dataset, Dataset] | None:
     """The upload's (train, test), or None after telling the learner what is wrong."""
-    cache = state.setdefault("lab_upload_cache", {})
-    key = (file.file_id, file.name, file.size)
-    if key not in cache:
-        if file.size > MAX_BYTES:  # refuse before reading a large file into memory
-            cache[key] = CSVProblem(f"The file is {file.size:,} bytes; the limit is {MAX_BYTES:,} bytes (2 MB). "
-                                    "Upload a smaller sample of your data.")
-        else:
-            try:
-                cache[key] = read_upload(file.getvalue())
-            except CSVProblem as problem:
-                cache[key] = problem
-            except Exception as err:  # noqa: BLE001 - an unreadable file must not crash the page
-                cache[key] = CSVProblem(f"The file could not be read ({type(err).__name__}). "
-                                        "Upload a UTF-8 CSV with the columns 'text' and 'label'.")
-    found = cache[key]
-    if isinstance(found, CSVProblem):
-        st.error(f"**{file.name}**: {found}", icon=":material/error:")
+    found = validated_upload(file, state.setdefault("lab_upload_cache", {}), read_upload, CSVProblem,
+                             MAX_BYTES, "'text' and 'label'")
+    if found is None:
         return None
-    for note in found.notes:
-        st.warning(note, icon=":material/info:")
     n_labels = len(found.train.label_names)
     st.success(f"**{file.name}**: {len(found.train):,} training and {len(found.test):,} test sentences, "
                f"{n_labels} labels ({', '.join(found.train.label_names[:8])}{'…' if n_labels > 8 else ''}).")

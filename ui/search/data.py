@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ui.uploads import validated_upload
 from peft_edu.embeddings.data import BUILTIN_NAME, CSVProblem, RetrievalSet, load_builtin, read_upload
 from peft_edu.lab.data import MAX_BYTES
 
@@ -19,25 +20,10 @@ def builtin() -> RetrievalSet:
 
 
 def _validated(file) -> RetrievalSet | None:
-    cache = state["search_upload_cache"]
-    key = (file.file_id, file.name, file.size)
-    if key not in cache:
-        if file.size > MAX_BYTES:  # refuse before reading a large file
-            cache[key] = CSVProblem(f"The file is {file.size:,} bytes; the limit is {MAX_BYTES:,} bytes (2 MB).")
-        else:
-            try:
-                cache[key] = read_upload(file.getvalue())
-            except CSVProblem as problem:
-                cache[key] = problem
-            except Exception as err:  # noqa: BLE001 - an unreadable file must not crash the page
-                cache[key] = CSVProblem(f"The file could not be read ({type(err).__name__}). "
-                                        "Upload a UTF-8 CSV with the columns 'query' and 'passage'.")
-    found = cache[key]
-    if isinstance(found, CSVProblem):
-        st.error(f"**{file.name}**: {found}", icon=":material/error:")
+    found = validated_upload(file, state["search_upload_cache"], read_upload, CSVProblem, MAX_BYTES,
+                             "'query' and 'passage'")
+    if found is None:
         return None
-    for note in found.notes:
-        st.warning(note, icon=":material/info:")
     st.success(f"**{file.name}**: {len(found.corpus):,} passages, {len(found.train_queries):,} training and "
                f"{len(found.test_queries):,} held-out questions.")
     return found
