@@ -133,12 +133,13 @@ def test_checkpointing_toggle_and_gpu_fit():
     # Kept per layer: norms 2·2·T·h = 268,435,456; q, k, v 2·T·3h = 402,653,184; SwiGLU 3·2·T·f =
     # 1,082,130,432; fused attention output 2·T·h = 134,217,728 + log-sum-exp 4·32·T = 2,097,152;
     # LoRA's input x of q/v 2·T·h = 134,217,728 and A·x 2·T·(2·8) = 524,288: 2,024,275,968 per layer.
-    # Outside the layers: 2·T·h + T·V·(2 + 4) = 3,279,945,728; backward's working set: the fp32 logit
-    # gradient 4·T·V = 2,097,152,000 + the residual gradient 2·2·T·h = 268,435,456 = 2,365,587,456.
-    # Without checkpointing: 32 · 2,024,275,968 + 3,279,945,728 + 2,365,587,456 = 70,422,364,160.
-    # With it: 32 · 2·T·h (each layer's input) + one layer + the same two = 11,964,776,448.
-    assert plain.memory.total == 13_485_219_840 + 8_388_608 + 50_331_648 + 70_422_364_160  # 83.97 GB
-    assert ckpt.memory.total == 13_485_219_840 + 8_388_608 + 50_331_648 + 11_964_776_448  # 25.51 GB
+    # Outside the layers: 2·T·h + T·V·(2 + 4) = 3,279,945,728; backward's working set: the two fp32
+    # gradients of the loss's input (w.r.t. the log-probabilities and the logits) 2·4·T·V =
+    # 4,194,304,000 + the residual gradient 2·2·T·h = 268,435,456 = 4,462,739,456.
+    # Without checkpointing: 32 · 2,024,275,968 + 3,279,945,728 + 4,462,739,456 = 72,519,516,160.
+    # With it: 32 · 2·T·h (each layer's input) + one layer + the same two = 14,061,928,448.
+    assert plain.memory.total == 13_485_219_840 + 8_388_608 + 50_331_648 + 72_519_516_160  # 86.06 GB
+    assert ckpt.memory.total == 13_485_219_840 + 8_388_608 + 50_331_648 + 14_061_928_448  # 27.61 GB
     assert plain.fits == {24: False, 40: False, 80: False}
     assert ckpt.fits == {24: False, 40: True, 80: True}
 

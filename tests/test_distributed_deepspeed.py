@@ -1,6 +1,6 @@
 """The multi-GPU formulas against DeepSpeed's own model-state estimators, where deepspeed is
-installed (it is not in requirements-dev.txt: PyPI has only its source; to run this test:
-``DS_BUILD_OPS=0 pip install --no-deps deepspeed hjson py-cpuinfo msgpack einops ninja``).
+installed (``scripts/test.sh`` builds it from its source against the installed torch, without its
+ops: ``DS_BUILD_OPS=0 pip install --no-build-isolation --no-deps deepspeed==0.19.8 ...``).
 
 DeepSpeed (``estimate_zero2_model_states_mem_needs`` / ``..._zero3_...``, no offload) counts
 18 bytes per parameter where ZeRO's paper counts 2 + 12 = 14 sharded (ZeRO-2): its

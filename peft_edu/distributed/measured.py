@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from peft_edu.counting import count
-from peft_edu.distributed.formulas import GIB, PURE_BF16, Convention, ModelStates, model_state_bytes
+from peft_edu.distributed.formulas import FP32, GIB, PURE_BF16, Convention, ModelStates, model_state_bytes
 from peft_edu.methods import protocol
 from peft_edu.models import arch_from_config, hf_config
 from peft_edu.sizing.estimate import target_names
@@ -35,6 +35,9 @@ class Measured:
     batch: int = 4
     seq: int = 768
     targets: tuple[str, ...] = ("q", "v")  # peft's default LoRA targets for Llama
+    # peft's get_peft_model keeps an adapter's own weights in fp32 on a bf16 base
+    # (autocast_adapter_dtype=True, its default), as the method comparison ran
+    adapter_fp32: bool = True
     source: str = "Hugging Face peft, method_comparison/MetaMathQA, Llama-3.2-3B, bf16"
 
 
@@ -69,7 +72,25 @@ def estimate(m: Measured, fields: dict = LLAMA_32_3B, conv: Convention = PURE_BF
     mem = training_memory(shape, ParamCounts(psi, phi, frozen_linear), m.method, precision(16),
                           ActivationSetup(m.batch, m.seq), targets=m.targets, **knob)
     states = model_state_bytes(conv.weight * (psi - phi), phi, 1, 0, conv)
-    return SingleGpu(states, mem.activations)
+    activations = mem.activations
+    if m.adapter_fp32 and spec.uses_targets and not spec.trains_base:
+        states = model_state_bytes(conv.weight * (psi - phi), phi, 1, 0, FP32)  # fp32 weight, grad, 2 moments
+        activations += fp32_adapter_inputs(arch, shape, targets, m.batch * m.seq, conv.weight)
+    return SingleGpu(states, activations)
+
+
+def fp32_adapter_inputs(arch, shape, targets: tuple[str, ...], tokens: int, p: float) -> float:
+    """Extra bytes kept when the adapter computes in fp32 on a 16-bit model.
+
+    Each adapted layer casts its input x to fp32 before its own A (the copy the cast makes
+    is what A's gradient keeps): 4·T·d_in per adapted layer and block. The pure-bf16 count
+    already holds one p-byte copy of each distinct input that some trained weight needs (q,
+    k, v share theirs); that one is no longer kept, since the frozen layers do not save it."""
+    d_in = [arch.shape_of(name)[1] for name in targets]
+    fp32_copies = 4 * tokens * sum(d_in)
+    q_k_v = {arch.q, arch.k, arch.v}
+    shared = {"attn" if arch.relative(name) in q_k_v else arch.relative(name): d for name, d in zip(targets, d_in)}
+    return shape.n_layers * (fp32_copies - p * tokens * sum(shared.values()))
 
 
 def comparison() -> list[tuple[Measured, float]]:

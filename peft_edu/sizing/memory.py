@@ -249,7 +249,9 @@ def backward_working_bytes(shape: ModelShape, profile, setup: ActivationSetup, p
                   (fused kernel)     0                tiles only
         MLP                          k·p·b·s·f        k = 2 (GELU: activation and its input),
                                                       3 with SwiGLU (gate, up, product)
-        LM head                      4·b·s·V          fp32 gradient of the logits, at the start
+        LM head                      8·b·s·V          at the start: log-softmax's backward makes the fp32
+                                                      gradient w.r.t. the logits while the one w.r.t.
+                                                      the log-probabilities still exists (both b·s·V)
         + residual stream            2·p·b·s·h        the gradient flowing down and its copy
 
     The largest of the first three counts (they are never alive together), plus the residual.
@@ -259,7 +261,7 @@ def backward_working_bytes(shape: ModelShape, profile, setup: ActivationSetup, p
     attention = 0.0 if setup.fused_attention else 2 * p * shape.n_heads * setup.batch * s * (
         s + profile.extra_kv_tokens)
     mlp = (3 if shape.gated_mlp else 2) * p * tokens * shape.d_ff
-    head = 4 * tokens * shape.vocab if shape.lm_head else 0.0
+    head = 2 * 4 * tokens * shape.vocab if shape.lm_head else 0.0  # two fp32 (b·s, V) gradients
     return max(attention, mlp, head) + 2 * p * tokens * shape.d_model
 
 

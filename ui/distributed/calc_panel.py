@@ -131,6 +131,8 @@ def measurements() -> None:
     with st.expander("Held against measurements: Llama-3.2-3B on one GPU (peft's method comparison)"):
         st.dataframe(pd.DataFrame(rows), hide_index=True, key=P + "measured")
         st.caption("Batch 4, sequences of 768 tokens, pure bf16, no checkpointing; the measurement is the "
-                   "allocator's reserved peak. Full fine-tuning lands within 2 %. LoRA comes out low: peft keeps "
-                   "the adapter's weights in fp32, so each adapted layer also saves an fp32 copy of its input, "
-                   "which a pure-bf16 model does not have, and the allocator reserves more than it hands out.")
+                   "allocator's reserved peak, which sits a little above what tensors hold. The estimate models "
+                   "peft as it ran: the base in bf16 but the adapter's own weights in fp32 (peft's "
+                   "autocast_adapter_dtype default), so each adapted layer keeps an fp32 copy of its input "
+                   "for A's gradient (+1.5 GiB here), and at the start of backward the loss holds two fp32 "
+                   "gradients over the 128,256-word vocabulary at once (1.5 GiB each).")
