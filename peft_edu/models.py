@@ -179,10 +179,14 @@ def arch_from_config(cfg, task: str = "seq_cls", prefix: str | None = None, head
 def arch_of(model: nn.Module) -> Arch:
     """Describe ``model`` (BERT/RoBERTa/MiniLM, GPT-2, Llama/Mistral or ``ToyMLP``).
 
-    Raises ``ValueError`` naming the supported families for anything else.
+    A custom ``nn.Module`` is supported when it describes itself: a ``peft_edu_arch()``
+    method returning its ``Arch`` (the pre-training lesson's ``CharLM`` does). Raises
+    ``ValueError`` naming the supported families for anything else.
     """
     if isinstance(model, ToyMLP):
         return model.arch()
+    if callable(getattr(model, "peft_edu_arch", None)):
+        return model.peft_edu_arch()
     cfg = getattr(model, "config", None)
     family = _FAMILY.get(getattr(cfg, "model_type", None))
     if family is None:
