@@ -64,7 +64,7 @@ from peft_edu.methods import Method, protocol
 from peft_edu.methods.layers import base_weight
 from peft_edu.registry import METHODS
 
-CONFIG, WEIGHTS = "adapter_config.json", "adapter_model.safetensors"
+CONFIG, WEIGHTS, LABELS = "adapter_config.json", "adapter_model.safetensors", "labels.json"
 _TASK_TYPES = {"seq_cls": "SEQ_CLS", "causal_lm": "CAUSAL_LM", "base": "FEATURE_EXTRACTION"}
 _MODEL = "base_model.model."  # peft's prefix for tensors inside the wrapped model
 
@@ -115,10 +115,16 @@ def load_adapter(model: nn.Module, directory: str | Path) -> nn.Module:
     return model
 
 
-def adapter_zip(model: nn.Module, name: str = "adapter") -> bytes:
-    """``save_adapter`` into a folder ``name/`` and that folder as zip bytes (a download)."""
+def adapter_zip(model: nn.Module, name: str = "adapter", label_names: tuple[str, ...] | list[str] = ()) -> bytes:
+    """``save_adapter`` into a folder ``name/`` and that folder as zip bytes (a download).
+
+    The folder travels on its own: ``labels.json`` holds the class names in the head's index
+    order (when given) and ``README.md`` says how to load it with peft and with peft_edu."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = save_adapter(model, Path(tmp) / name)
+        if label_names:
+            (folder / LABELS).write_text(json.dumps({"id2label": dict(enumerate(label_names))}, indent=2))
+        (folder / "README.md").write_text(_readme(model, name, tuple(label_names)))
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
             for path in sorted(folder.iterdir()):
@@ -187,7 +193,35 @@ def _copy_into(model: nn.Module, source: dict[str, torch.Tensor], targets: dict[
 
 
 def _name_or_path(model: nn.Module) -> str | None:
-    return getattr(model, "name_or_path", None) or None
+    """The base model's public name; never a path on this machine (it means nothing elsewhere)."""
+    from peft_edu.models import public_name
+
+    return public_name(getattr(model, "name_or_path", None) or getattr(getattr(model, "config", None),
+                                                                      "name_or_path", None))
+
+
+def _readme(model: nn.Module, name: str, label_names: tuple[str, ...]) -> str:
+    """How to load the folder ``name`` with peft (where peft has the method) and with peft_edu."""
+    info = applied(model)
+    method = protocol(info.method)
+    spec, base = METHODS[info.method], _name_or_path(model) or "<the base model you trained on>"
+    n = len(label_names) or getattr(getattr(model, "config", None), "num_labels", 2)
+    lines = [f"# {spec.name} adapter (peft_edu)", "",
+             f"Trained with PEFT Lab on `{base}`, a {n}-class sequence classifier; "
+             f"method {spec.name} ({spec.arxiv and 'arXiv ' + spec.arxiv}), settings in `{CONFIG}`."]
+    if label_names:
+        lines += ["", f"Classes, in the head's output order (`{LABELS}`): " + ", ".join(label_names) + "."]
+    load_base = (f'base = AutoModelForSequenceClassification.from_pretrained("{base}", num_labels={n})')
+    if method.saved_as == "peft":
+        lines += ["", f"Hugging Face peft format ({spec.hf_peft_type}):", "", "```python",
+                  "from transformers import AutoModelForSequenceClassification", "from peft import PeftModel",
+                  load_base, f'model = PeftModel.from_pretrained(base, "{name}")', "```"]
+    else:
+        lines += ["", f"peft has no {spec.name}: this is peft_edu's own documented format "
+                      f"({'W + ΔW of every adapted layer' if method.saved_as == 'merged' else 'every trainable tensor by name'})."]
+    lines += ["", "With peft_edu:", "", "```python", "from transformers import AutoModelForSequenceClassification",
+              "import peft_edu", load_base, f'model = peft_edu.load_adapter(base, "{name}")', "```", ""]
+    return "\n".join(lines)
 
 
 def _head_tensors(model: nn.Module, info, prefix: str) -> dict[str, torch.Tensor]:

@@ -24,6 +24,21 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 MINILM_NAME = "all-MiniLM-L6-v2"
+MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"  # its public name on the Hugging Face Hub
+
+
+def public_name(name_or_path: str | None) -> str | None:
+    """A model's public name for files that leave this machine: the bundled MiniLM's hub id for
+    its local folder, None for any other local path (a server's directory means nothing
+    elsewhere), a hub id as it is."""
+    if not name_or_path:
+        return None
+    path = Path(str(name_or_path))
+    if str(name_or_path) in (MINILM_NAME, MINILM_HUB_ID) or (path.exists() and path.resolve() == minilm_dir().resolve()):
+        return MINILM_HUB_ID
+    return None if path.is_absolute() or path.exists() else str(name_or_path)
+
+
 PRESET_DIR = Path(__file__).resolve().parent.parent / "assets" / "models"
 TASKS = ("seq_cls", "causal_lm", "base")
 

@@ -24,7 +24,7 @@ from tests.tiny import batch, tiny_bert, tiny_gpt2
 PEFT_METHODS = {"lora": {"r": 4}, "rslora": {"r": 4}, "lora_fa": {"r": 4}, "lora_plus": {"r": 4}, "dora": {"r": 4},
                 "vera": {"r": 4}, "qlora": {"r": 4}, "prompt_tuning": {"n_tokens": 3},
                 "prefix_tuning": {"n_tokens": 3}, "ia3": {},
-                "pissa": {"r": 4}, "ln_tuning": {}}
+                "pissa": {"r": 4}, "ln_tuning": {}, "adalora": {"r": 2, "init_r": 4}}
 OWN_METHODS = {"adapter": {"bottleneck": 4}, "delta_lora": {"r": 4}, "bitfit": {}}
 FAMILIES = {"bert": tiny_bert, "gpt2": tiny_gpt2}
 
@@ -98,7 +98,7 @@ def test_minilm_adapters_load_in_peft(tmp_path):
         model = trained(base, method, **PEFT_METHODS[method])
         peft_edu.save_adapter(model, tmp_path / method)
         config = json.loads((tmp_path / method / "adapter_config.json").read_text())
-        assert config["base_model_name_or_path"] == base.name_or_path  # the local directory
+        assert config["base_model_name_or_path"] == "sentence-transformers/all-MiniLM-L6-v2"  # never a local path
         assert torch.allclose(logits(peft_load(base, tmp_path / method), "bert"), logits(model, "bert"), atol=1e-5)
 
 
@@ -191,7 +191,35 @@ def test_adapter_zip_holds_the_adapter_directory(tmp_path):
     model = trained(tiny_bert(), "lora", r=4)
     data = adapter_zip(model, "adapter")
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
-        assert sorted(zf.namelist()) == ["adapter/adapter_config.json", "adapter/adapter_model.safetensors"]
+        assert sorted(zf.namelist()) == ["adapter/README.md", "adapter/adapter_config.json",
+                                         "adapter/adapter_model.safetensors"]
         zf.extractall(tmp_path)
     fresh = peft_edu.load_adapter(copy.deepcopy(tiny_bert()), tmp_path / "adapter")
     assert torch.allclose(logits(fresh, "bert"), logits(model, "bert"), atol=1e-5)
+
+
+def test_minilm_adapter_zip_is_portable(tmp_path):
+    """The lab's download: the base's public name (no path of this machine in any file), the
+    class names, and a README whose peft recipe works: run here with the bundled MiniLM in
+    place of the hub download, it gives the trained model's logits."""
+    from peft_edu.models import minilm_dir
+
+    base = load_pretrained(num_labels=2, seed=0)[0]
+    model = trained(base, "lora", r=4)
+    with zipfile.ZipFile(io.BytesIO(adapter_zip(model, "adapter", ("no", "yes")))) as zf:
+        files = {name: zf.read(name) for name in zf.namelist()}
+        zf.extractall(tmp_path)
+    assert not any(str(minilm_dir()).encode() in data or b"/root/" in data for data in files.values())
+    config = json.loads(files["adapter/adapter_config.json"])
+    assert config["base_model_name_or_path"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert json.loads(files["adapter/labels.json"]) == {"id2label": {"0": "no", "1": "yes"}}
+    readme = files["adapter/README.md"].decode()
+    code = readme.split("```python\n")[1].split("```")[0]  # the peft recipe
+    assert 'PeftModel.from_pretrained(base, "adapter")' in code and "no, yes" in readme
+    code = code.replace('"sentence-transformers/all-MiniLM-L6-v2"', repr(str(minilm_dir())))
+    torch.manual_seed(0)
+    namespace = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        exec(code.replace('"adapter"', repr(str(tmp_path / "adapter"))), namespace)  # noqa: S102 (our README)
+    assert torch.allclose(logits(namespace["model"].eval(), "bert"), logits(model, "bert"), atol=1e-5)

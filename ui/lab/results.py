@@ -31,7 +31,7 @@ def result_row(name: str, method: str, result, data_name: str) -> dict:
     }
 
 
-def adapter_files(model, method: str) -> tuple[bytes | None, str]:
+def adapter_files(model, method: str, label_names=()) -> tuple[bytes | None, str]:
     """(zip of the adapter directory, note); (None, why not) when there is no adapter."""
     if method == HEAD_ONLY:
         return None, "A head-only run has no adapter: only the classifier head trained."
@@ -39,7 +39,7 @@ def adapter_files(model, method: str) -> tuple[bytes | None, str]:
         return None, "Full fine-tuning changed every weight: there is no adapter, the whole model is the result."
     from peft_edu.export import adapter_zip  # imports torch: only when a download is first built
 
-    data = adapter_zip(model, "adapter")
+    data = adapter_zip(model, "adapter", label_names)
     spec = METHODS[method]
     if spec.hf_peft_type:
         note = (f"Hugging Face PEFT format ({spec.hf_peft_type}): load it with "
@@ -49,12 +49,12 @@ def adapter_files(model, method: str) -> tuple[bytes | None, str]:
     return data, note
 
 
-def render_download(run_id: str, model, method: str, label: str) -> None:
+def render_download(run_id: str, model, method: str, label: str, label_names=()) -> None:
     """A download button for the run's adapter, built once per run and kept in the session."""
     cache = state.setdefault("lab_adapter_zips", {})
     if run_id not in cache:
         try:
-            cache[run_id] = adapter_files(model, method)
+            cache[run_id] = adapter_files(model, method, label_names)
         except (ValueError, OSError) as err:
             cache[run_id] = (None, f"The adapter could not be saved: {err}")
     data, note = cache[run_id]
@@ -142,4 +142,4 @@ def render_finished(session_jobs: list, base_model, job_data: dict, baseline_fn)
     with confusion_tab:
         render_confusion(run_id, view.result.model, tokenizer, test, view.cfg.max_length)
     with download_tab:
-        render_download(run_id, view.result.model, view.cfg.method, view.label.replace(" ", "_"))
+        render_download(run_id, view.result.model, view.cfg.method, view.label.replace(" ", "_"), test.label_names)
