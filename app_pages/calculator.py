@@ -15,8 +15,8 @@ from ui.calculator_help import TERMS, paper_note, weights_table
 from ui.calculator_state import BOUNDS, P, fix_inputs, load_url, model_changed, pulled, save
 from peft_edu import METHODS
 from peft_edu.sizing.config import ARCHS, CUSTOM, DEFAULT, TARGETS, CalcConfig
-from peft_edu.sizing.estimate import (base_weight_bytes, estimate, knob_fields, layer_counts, paper_of,
-                                      takes_targets, wide_rank)
+from peft_edu.sizing.estimate import (base_weight_bytes, estimate, fused_qkv_counts, knob_fields, layer_counts,
+                                      paper_of, takes_targets, wide_rank)
 from peft_edu.sizing.memory import GPU_SIZES_GB
 from peft_edu.models import preset, preset_names
 from peft_edu.viz.calculator import memory_chart, one_layer_chart, results_table, trainable_chart
@@ -90,6 +90,23 @@ def paper_notes(config: CalcConfig, rows) -> None:
         paper = paper_of(config, r.method)
         if paper is not None:
             st.info(paper_note(r, config.model, paper), icon=":material/menu_book:")
+
+
+def fused_qkv_note(config: CalcConfig) -> None:
+    """What a fused q/k/v layer (GPT-2, GPT-3) really adapts, and the separate-layer count beside it."""
+    counts = fused_qkv_counts(config)
+    if not counts:
+        return
+    picked = ", ".join(f"W{t}" for t in counts[0].chosen)
+    lines = [f"- **{METHODS[c.method].name}**: {fmt_int(c.fused)} as adapted here; {fmt_int(c.separate)} if "
+             f"{picked} were separate layers" + (" — the same number, by coincidence" if c.fused == c.separate
+                                                  else "") for c in counts]
+    st.info(f"**This model fuses q, k and v into one layer** (`c_attn`, d → 3d). Picking {picked} adapts the "
+            "whole fused layer, so the counts above are for `c_attn`. Beside them, the count had "
+            f"{picked} been separate layers (as in Llama or BERT):\n\n" + "\n".join(lines) + "\n\n"
+            "LoRA's two numbers agree for Wq + Wv only because r·(d + 3d) = 2·r·(d + d); a method with a "
+            "term per output (DoRA's magnitude, VeRA's scaling vector) or a single projection (Wq alone) "
+            "differs.", icon=":material/merge_type:")
 
 
 def memory_explainers(config: CalcConfig, rows) -> None:
@@ -171,6 +188,7 @@ if rows:
     if notes:
         st.caption(" ".join(notes))
     paper_notes(shown, rows)
+    fused_qkv_note(shown)
     chart_a, chart_b = st.columns(2)
     with chart_a:
         st.plotly_chart(trainable_chart(rows), key=P + "trainable_chart", width="stretch")

@@ -164,3 +164,27 @@ def test_base_weights_at_each_precision():
     fp32, bf16, nf4, nf4_dq = weights
     assert fp32 == 2 * bf16 and bf16 > nf4 > nf4_dq
     assert 3.4e9 < nf4_dq < 4.0e9  # 7B weights in ~4.1 bits, embeddings and head in 16
+
+
+def test_fused_qkv_counts_beside_separate_layers():
+    """GPT-2 (12 blocks, d = 768, c_attn: 768 → 2304). Wq + Wv adapt the whole c_attn:
+    LoRA r = 8: 12 · 8 · (768 + 2304) = 294,912, and as separate q, v: 12 · 2 · 8 · (768 + 768) —
+    the same number; DoRA adds one magnitude per output: 12 · (24,576 + 2,304) = 322,560 against
+    12 · (24,576 + 2 · 768) = 313,344. Wq alone: fused 294,912, separate 12 · 8 · 1,536 = 147,456.
+    The separate counts equal peft_edu.count on a Llama of GPT-2's sizes with q_proj, v_proj."""
+    from peft_edu import count
+    from peft_edu.sizing.estimate import fused_qkv_counts
+
+    qv = {c.method: c for c in fused_qkv_counts(CalcConfig(model="gpt2", methods=("lora", "dora", "ia3"),
+                                                           targets=("q", "v")))}
+    assert set(qv) == {"lora", "dora"}  # (IA)³ has a fixed set of layers, not the chosen q/k/v
+    assert (qv["lora"].fused, qv["lora"].separate) == (294_912, 294_912)
+    assert (qv["dora"].fused, qv["dora"].separate) == (322_560, 313_344)
+    (q,) = fused_qkv_counts(CalcConfig(model="gpt2", methods=("lora",), targets=("q",)))
+    assert (q.fused, q.separate) == (294_912, 147_456)
+    llama = {"model_type": "llama", "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
+             "num_key_value_heads": 12, "intermediate_size": 3072, "vocab_size": 1000}
+    for method, c in qv.items():
+        separate = count(llama, method, task="causal_lm", targets=("q_proj", "v_proj"), r=8)
+        assert c.separate == separate["trainable"] - separate["head_trainable"]
+    assert fused_qkv_counts(CalcConfig(model="Llama-2-7B", methods=("lora",), targets=("q", "v"))) == []

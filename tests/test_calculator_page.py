@@ -151,3 +151,10 @@ def test_memory_expanders_explain_every_term():
     for term in ("Weights", "Gradients", "Optimizer states", "Activations", "Adapter file size", "Fits"):
         assert term in labels
     assert len(at.latex) >= 6
+
+
+def test_fused_qkv_says_what_is_adapted():
+    at = run({"model": "gpt2", "methods": "lora,dora", "r": "8", "targets": "q,v"})
+    note = " ".join(i.value for i in at.info)
+    assert "fuses q, k and v" in note and "294,912" in note and "313,344" in note and "coincidence" in note
+    assert "fuses q, k and v" not in " ".join(i.value for i in run({"model": "roberta-base"}).info)

@@ -162,6 +162,47 @@ def _counts(fields_items, task, method, targets, knob) -> tuple:
     return tuple(c[k] for k in COUNT_KEYS)
 
 
+@dataclass(frozen=True)
+class FusedCount:
+    """A method's count on a fused q/k/v layer beside the count if q, k and v were separate."""
+
+    method: str  # registry key
+    fused: int  # trainable parameters as adapted (without the head): the whole fused layer
+    separate: int  # the same choice on separate d × d_q, d × d_kv layers
+    chosen: tuple[str, ...]  # the q/k/v targets the learner picked
+
+
+def fused_qkv_counts(config: CalcConfig) -> list[FusedCount]:
+    """GPT-2 and GPT-3 compute q, k and v with one fused layer (c_attn, d_in = d, d_out = 3d):
+    picking Wq, or Wq and Wv, adapts that whole layer. For each method on screen that wraps
+    layers: its count as adapted, and the count had the chosen projections been separate
+    layers (each d_in = d, d_out = d for q, d_kv for k and v), the rest of the targets as they
+    are. Empty when the model has separate projections or no q/k/v is chosen."""
+    fields, task = _freeze(model_fields(config)), task_of(config)
+    arch = _arch(fields, task)
+    chosen = tuple(t for t in ("q", "k", "v") if t in config.targets)
+    if arch.q != arch.k or not chosen:
+        return []
+    d_out_fused, d_in = arch.shape_of(arch.q)
+    d_kv = model_shape(config).kv_dim
+    out = []
+    for method in config.methods:
+        spec = protocol(method)
+        if not spec.uses_targets:
+            continue
+        knob = size_knob(config, method)
+        try:
+            cfg = spec.config(**knob)
+            fused_one = spec.layer_params(d_out_fused, d_in, cfg)
+            separate_one = sum(spec.layer_params(d_in if t == "q" else d_kv,
+                                                 d_in, cfg) for t in chosen)
+        except ValueError:  # a method counted per model, not per layer
+            continue
+        fused = method_counts(config, method)["trainable_without_head"]
+        out.append(FusedCount(method, fused, fused + arch.n_layers * (separate_one - fused_one), chosen))
+    return out
+
+
 def paper_of(config: CalcConfig, method: str) -> PaperCount | None:
     """What a paper reports for exactly this configuration of a preset, if one does."""
     if config.is_custom:
