@@ -69,3 +69,14 @@ def test_lora_page_example_r4_is_8000_of_a_million():
 def test_unknown_method_shows_an_error():
     at = run_page("nope")
     assert not at.exception and "Unknown method" in at.error[0].value
+
+
+def test_rank_above_the_layer_warns():
+    """LoRA's page run adapts the toy MLP's 16 × 24 first layer: r = 32 > min(16, 24) warns,
+    r = 16 does not (an update of a 16 × 24 matrix has rank at most 16)."""
+    at = run_page("lora")
+    assert not any("larger than min(d_out, d_in)" in w.value for w in at.warning)
+    at.select_slider[0].set_value(32).run()
+    assert any("larger than min(d_out, d_in) = 16" in w.value for w in at.warning)
+    at.select_slider[0].set_value(16).run()
+    assert not any("larger than min(d_out, d_in)" in w.value for w in at.warning)

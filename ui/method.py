@@ -11,7 +11,7 @@ from ui.lessons import render_lesson
 from peft_edu.embeddings.train import runnable as search_offers
 from ui.links import link
 from peft_edu.lessons.counts import page_counts
-from peft_edu.lessons.explainer import knob_of, layer_sources, page_run, uses_transformer
+from peft_edu.lessons.explainer import knob_of, layer_sources, page_run, rank_ceiling, uses_transformer
 from peft_edu.viz.style import fmt_int
 
 
@@ -68,8 +68,14 @@ def _size_slider(key: str) -> int:
         st.session_state[state] = knob.default
     help_text = ("Rebuilds the layer at this size: the counts below and the training run change."
                  if knob.arg else f"{METHODS[key].name} has no size knob: the width changes the counts.")
-    return st.select_slider(knob.label, options=list(knob.options), key=state, help=help_text,
+    size = st.select_slider(knob.label, options=list(knob.options), key=state, help=help_text,
                             format_func=fmt_int)
+    ceiling = rank_ceiling(key)
+    if ceiling is not None and size > ceiling:
+        st.warning(f"r = {size} is larger than min(d_out, d_in) = {ceiling} of the layer trained below: "
+                   f"its update can never have a rank above {ceiling}, so the extra directions only add "
+                   "parameters. The counts still follow the formula.", icon=":material/warning:")
+    return size
 
 
 def _watch(key: str, size: int) -> None:

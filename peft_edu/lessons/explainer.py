@@ -50,6 +50,18 @@ def uses_transformer(method: str) -> bool:
     return protocol(method).lesson.model == "transformer"
 
 
+def rank_ceiling(method: str) -> int | None:
+    """The largest rank the page run's adapted layer can hold, min(d_out, d_in), for a method
+    whose slider is a rank; None for other sliders. Above it the update cannot gain rank: the
+    extra directions only add parameters (and PiSSA's stay zero)."""
+    if knob_of(method).arg != "r":
+        return None
+    if uses_transformer(method):
+        return transformer.TinyBert().d_model  # every linear layer of the tiny BERT has d_in or d_out = d
+    task = lowrank.ToyTask()
+    return min(task.d_hidden, task.d_in)
+
+
 def check_size(method: str, size: int) -> int:
     """``size`` if it is a stop of the method's slider, else ValueError naming the stops."""
     knob = knob_of(method)
