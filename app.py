@@ -7,6 +7,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import streamlit as st  # noqa: E402
 
+from ui.guide import render_next  # noqa: E402
 from ui.nav import navigation_sections  # noqa: E402
 from ui.quiz_widgets import render_method_quiz, render_quiz_progress_sidebar  # noqa: E402
 from ui.state import init_state  # noqa: E402
@@ -59,5 +60,6 @@ render_quiz_progress_sidebar()
 
 try:
     page.run()
+    render_next(page.url_path)  # the guided path's next page, at the end of every page on it
 finally:  # also when a click interrupts this run
     _warm_imports()

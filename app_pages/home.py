@@ -1,6 +1,7 @@
 """Home: what fine-tuning is, why full fine-tuning of an LLM is out of reach, what PEFT changes."""
 import streamlit as st
 
+from ui.guide import render_path
 from ui.links import link
 from peft_edu import METHODS
 from peft_edu.sizing.memory import GB, full_finetune_bytes
@@ -70,11 +71,7 @@ for i, key in enumerate(METHODS):
     with link_cols[i % 4]:
         link(key, f"{spec.name} ({spec.year})")
 
-st.header("Where to go next")
-c1, c2, c3 = st.columns(3)
-with c1:
-    link("calculator", "Calculator: counts and memory for real models")
-with c2:
-    link("lab", "Live lab: fine-tune a real transformer now")
-with c3:
-    link("quiz", "Quiz: check what you learned")
+st.header("Where to start: the guided path")
+st.markdown("New to fine-tuning? Follow these pages in order; each ends with a link to the next. "
+            "Already know LoRA? Jump to any method above, or straight to the live lab.")
+render_path()

@@ -22,3 +22,25 @@ def test_home_memory_of_full_finetuning_7b():
     at.select_slider[0].set_value(70_000_000_000).run()
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Total, before activations"] == "1,120 GB"
+
+
+def _page_links(at) -> list[str]:
+    return [el.proto.label for el in at.get("page_link")]
+
+
+def test_guided_path_home_lists_it_and_each_page_links_the_next():
+    """Home says where to start (the numbered path) and ends with the first step; a page on the
+    path ends with a link to the next one, the last (the quiz) with none."""
+    from ui.guide import next_step, path
+
+    names = [name for name, _ in path()]
+    assert names[0] == "home" and names[-1] == "quiz" and {"full", "lora", "qlora", "lab"} <= set(names)
+    assert next_step("quiz") is None and next_step("vera") is None  # the end, and a page off the path
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    assert not at.exception, at.exception
+    links = _page_links(at)
+    assert [label for label in links if label[:2] == "1."] and any(
+        label.startswith("Next on the guided path") for label in links)
+    first, why = next_step("home")
+    assert f"1. " in links[[label.startswith("1.") for label in links].index(True)]
+    assert any(why in label for label in links)
