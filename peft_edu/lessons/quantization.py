@@ -140,3 +140,51 @@ def weight_memory(model: str) -> WeightMemory:
     counts = ParamCounts(total=total, trainable=0, base_linear_frozen=linear)
     return WeightMemory(model, total, linear, weight_bytes(counts, precision(16)),
                         weight_bytes(counts, precision(4, double_quant=True)))
+
+
+# ---------------------------------------------------------------- the page's own W0 in NF4
+@dataclass(frozen=True)
+class AnimatedBase:
+    """The frozen W0 the QLoRA page animates (the toy MLP's first layer), as NF4 stores it."""
+
+    original: np.ndarray  # (d_out, d_in) float32 before quantization
+    codes: np.ndarray  # (d_out, d_in) the 4-bit code of every weight, 0..15
+    dequantized: np.ndarray  # (d_out, d_in) level[code] · absmax of its block: what the layer computes with
+    distinct_per_block: tuple[int, ...]  # different values in each block of BLOCK weights (at most 16)
+
+
+def animated_base() -> AnimatedBase:
+    """Quantize the toy layer's W0 with ``peft_edu.nf4``, exactly as QLoRA's layer does."""
+    from peft_edu.lessons.toy import ADAPTED, make_toy
+
+    W = make_toy().base.get_submodule(ADAPTED).weight.detach().float()
+    packed, absmax = nf4.quantize_nf4(W, BLOCK)
+    codes = torch.stack([packed >> 4, packed & 0xF], dim=1).reshape(-1)[: W.numel()].reshape(W.shape)
+    deq = nf4.dequantize_nf4(packed, absmax, W.shape, BLOCK)
+    flat = deq.reshape(-1)
+    distinct = tuple(int(torch.unique(flat[i:i + BLOCK]).numel()) for i in range(0, flat.numel(), BLOCK))
+    return AnimatedBase(W.numpy(), codes.numpy().astype(int), deq.numpy(), distinct)
+
+
+# ---------------------------------------------------------------- paged optimizers
+@dataclass(frozen=True)
+class PagedOptimizer:
+    """What QLoRA's paged optimizer pages out, for one model and LoRA setup."""
+
+    model: str
+    trainable: int  # LoRA parameters (r, all linear layers of the blocks, as QLoRA trains)
+    adam_bytes: float  # AdamW's two fp32 moments: 8 bytes per trainable parameter
+    spike_bytes: float  # one long batch's logits and their gradient (fp32), the kind of spike paging absorbs
+
+
+def paged_optimizer(model: str = "Llama-2-7B", r: int = 64, spike_tokens: int = 4096) -> PagedOptimizer:
+    """QLoRA (§3) trains r = 64 on every linear layer; its optimizer states are 8·Φ bytes. A spike
+    of activations (``spike_tokens`` tokens of one long example: fp32 logits and their gradient
+    over the vocabulary) is what makes an unpaged run run out of memory."""
+    from peft_edu.counting import count
+    from peft_edu.models import preset
+
+    fields = preset(model)["config"]
+    c = count(dict(fields), "qlora", task="causal_lm", targets="all-linear", r=r)
+    phi = c["trainable"] - c["head_trainable"]
+    return PagedOptimizer(model, phi, 8.0 * phi, 2 * 4.0 * spike_tokens * fields["vocab_size"])

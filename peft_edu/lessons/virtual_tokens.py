@@ -85,3 +85,27 @@ def sequence_overhead(n_tokens: int, seq_lens: tuple[int, ...] = (32, 64, 128, 2
     if n_tokens < 0:
         raise ValueError(f"n_tokens must be >= 0, got {n_tokens}")
     return list(seq_lens), [100.0 * n_tokens / t for t in seq_lens]
+
+
+@dataclass(frozen=True)
+class ReparamRow:
+    """Prefix tuning on one model: trained through the MLP, and kept after training."""
+
+    model: str
+    during: int  # trainable while training through P = MLP(P') (methods.prefix_tuning.reparametrized_params)
+    kept: int  # the prefixes P alone, all that is saved and used afterwards (model_params)
+
+
+def reparametrization_rows(n_tokens: int = 20, hidden: int = 512,
+                           models: tuple[str, ...] = ("roberta-base", "Llama-2-7B")) -> list[ReparamRow]:
+    """Counts from the method module's closed forms over each preset's real dimensions."""
+    from peft_edu.methods import prefix_tuning
+    from peft_edu.models import arch_from_config, hf_config, preset
+
+    cfg = prefix_tuning.Config(n_tokens=n_tokens)
+    rows = []
+    for model in models:
+        arch = arch_from_config(hf_config(model), preset(model)["task"])
+        rows.append(ReparamRow(model, prefix_tuning.reparametrized_params(arch, cfg, hidden),
+                               prefix_tuning.model_params(arch, cfg)))
+    return rows

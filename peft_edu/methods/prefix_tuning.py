@@ -61,6 +61,18 @@ def model_params(arch, cfg: Config) -> int:
     return cfg.n_tokens * arch.n_layers * 2 * arch.d_kv
 
 
+def reparametrized_params(arch, cfg: Config, hidden: int) -> int:
+    """Trainable parameters while training through the paper's reparametrization (§4.3):
+    P = MLP(P'), with P' (n, d) and a two-layer MLP d → hidden → L·2·d_kv (tanh between):
+
+        n·d  +  (d·hidden + hidden)  +  (hidden·L·2·d_kv + L·2·d_kv)
+
+    Only its output P (``model_params``: n·L·2·d_kv) is kept after training; the MLP is
+    dropped. Hugging Face peft: ``prefix_projection=True``, ``encoder_hidden_size = hidden``."""
+    d, out = arch.d_model, arch.n_layers * 2 * arch.d_kv
+    return cfg.n_tokens * d + (d * hidden + hidden) + (hidden * out + out)
+
+
 def random_normal(shape: tuple, std: float, gen: torch.Generator, device) -> torch.Tensor:
     """N(0, std²) drawn on the CPU (same numbers on every device); shapes only on "meta"."""
     if torch.device(device or "cpu").type == "meta":  # counting builds on "meta": no init

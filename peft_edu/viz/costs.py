@@ -37,6 +37,29 @@ def nf4_levels_figure(normalised: np.ndarray, levels: np.ndarray, source: str) -
     return base_layout(fig, "NF4's levels are dense where the weights are dense", height=440)
 
 
+def nf4_codes_figure(base) -> go.Figure:
+    """The animated W0 beside its NF4 form (``lessons.quantization.AnimatedBase``): the weights,
+    the 4-bit code of each (0 … 15), and the 16 values per block the layer really computes with."""
+    from plotly.subplots import make_subplots
+
+    rows, cols = base.codes.shape
+    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.08,
+                        subplot_titles=("W₀ (float32)", "its 4-bit codes", "W₀ as the layer uses it"))
+    top = float(np.abs(base.original).max()) or 1.0
+    for col, z, scale, hover in ((1, base.original, "RdBu_r", "w = %{z:.4f}"),
+                                 (2, base.codes, "Viridis", "code %{z}"),
+                                 (3, base.dequantized, "RdBu_r", "level·absmax = %{z:.4f}")):
+        signed = scale == "RdBu_r"
+        fig.add_trace(go.Heatmap(z=z.tolist(), colorscale=scale, zmin=-top if signed else 0,
+                                 zmax=top if signed else 15, showscale=col == 2,
+                                 colorbar=dict(title="code", len=0.8, thickness=10) if col == 2 else None,
+                                 hovertemplate=f"row %{{y}}, col %{{x}}: {hover}<extra></extra>"), 1, col)
+    fig.update_yaxes(autorange="reversed", showticklabels=False)
+    fig.update_xaxes(showticklabels=False)
+    return base_layout(fig, f"The page's frozen W₀ ({rows}×{cols}) in NF4: blocks of 64, 16 levels each",
+                       height=360)
+
+
 def quant_error_figure(errors) -> go.Figure:
     """Round-trip RMSE of each 4-bit scheme, labelled with its bits per weight."""
     labels = [e.label for e in errors]

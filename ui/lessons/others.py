@@ -16,6 +16,8 @@ from peft_edu.viz.style import fmt_bytes, fmt_int
 
 
 _nf4 = st.cache_data(max_entries=1, show_spinner=False)(quantization.nf4_lesson)
+_animated_nf4 = st.cache_data(max_entries=1, show_spinner=False)(quantization.animated_base)
+_paged = st.cache_data(max_entries=1, show_spinner=False)(quantization.paged_optimizer)
 
 
 @st.cache_data(max_entries=1, show_spinner=False)
@@ -64,6 +66,15 @@ def qlora() -> None:
         "then stored as the 4-bit index of the nearest level. The levels are quantiles of a normal "
         "distribution (recomputed here from `normal_float_levels()`: max difference "
         f"{abs(lesson.derived_levels - lesson.levels).max():.1e}), so each holds about as many weights.")
+    st.subheader("The animation's W₀, as NF4 stores it")
+    base = _animated_nf4()
+    _chart(cost_figs.nf4_codes_figure(base), "lesson_qlora_codes")
+    st.markdown(
+        f"The frozen W₀ drawn in the animation above ({base.codes.size} weights, "
+        f"{len(base.distinct_per_block)} blocks of {quantization.BLOCK}) is stored as one 4-bit code per "
+        "weight plus one absmax per block; the layer computes with level[code] × absmax, so each block "
+        f"holds at most 16 different values (here: {', '.join(str(n) for n in base.distinct_per_block)}). "
+        "Only A and B train, in 16 or 32 bits; the gradient flows through the dequantized W₀.")
     st.subheader("Quantization error, with and without double quantization")
     _chart(cost_figs.quant_error_figure(lesson.errors), "lesson_qlora_error")
     st.dataframe([{"scheme": e.label, "bits per weight": f"{e.bits_per_weight:.3f}", "RMSE": f"{e.rmse:.3e}",
@@ -72,6 +83,19 @@ def qlora() -> None:
     st.markdown(
         f"Double quantization stores the block constants in 8 bits: {nf4_bits_per_weight(False):.3f} → "
         f"{nf4_bits_per_weight(True):.3f} bits per weight, for an error that barely changes.")
+    st.subheader("Paged optimizers: surviving memory spikes")
+    paged = _paged()
+    st.markdown(
+        f"QLoRA's third idea (§3). {paged.model} with LoRA r = 64 on every linear layer of the blocks (the "
+        f"paper's setup) trains {fmt_int(paged.trainable)} parameters; AdamW keeps two fp32 moments each, "
+        f"**{fmt_bytes(paged.adam_bytes)}** of optimizer state. Memory is not flat during training: one long "
+        f"example makes a spike (4,096 tokens: fp32 logits and their gradient over the vocabulary are "
+        f"**{fmt_bytes(paged.spike_bytes)}**), and a run that fits on average dies of out-of-memory there. "
+        "A paged optimizer allocates its states in NVIDIA unified memory: when the GPU is full the driver "
+        "moves pages of them to CPU RAM and back when the optimizer step needs them, like an operating "
+        "system pages RAM to disk. The spike survives, at the cost of some transfer time in that step. On a "
+        "CPU (as this app runs here) nothing is paged: this is a GPU feature (bitsandbytes' "
+        "`PagedAdamW`).")
     st.subheader("Memory of the weights: 16-bit vs 4-bit")
     rows = _weight_memory()
     _chart(cost_figs.weight_memory_figure(rows), "lesson_qlora_memory")
@@ -108,6 +132,20 @@ def prompt_tuning() -> None:
 
 def prefix_tuning() -> None:
     _soft_prompt_lesson("prefix_tuning")
+    st.subheader("The reparametrization MLP, and why it is dropped")
+    rows = virtual_tokens.reparametrization_rows()
+    st.markdown(
+        "Li & Liang (§4.3) found that training the prefixes P directly is unstable: the loss is sensitive "
+        "to the learning rate and the start. So they train a small matrix P′ (n × d) and a two-layer MLP "
+        "that maps each row of it to all layers' keys and values, P = MLP(P′), and optimise P′ and the MLP. "
+        "Once training ends, P is computed once and saved; P′ and the MLP are thrown away, because only P "
+        "enters the model. The MLP is a training aid: it adds parameters while training, none afterwards. "
+        "(This app trains P directly, as peft's `prefix_projection=False`; its animation above is that run.)")
+    st.latex(r"\underbrace{n\,d + (d\,h' + h') + (h'\,L\,2d + L\,2d)}_{\text{while training (MLP width } h')}"
+             r"\quad\longrightarrow\quad \underbrace{n\,L\,2d}_{\text{kept}}")
+    st.dataframe([{"Model": r.model, "Trainable while training (n = 20, h′ = 512)": fmt_int(r.during),
+                   "Kept after training": fmt_int(r.kept), "Ratio": f"{r.during / r.kept:.0f}×"} for r in rows],
+                 hide_index=True, key="lesson_prefix_reparam")
 
 
 # ---------------------------------------------------------------- adapters and (IA)³
