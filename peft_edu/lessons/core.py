@@ -41,6 +41,8 @@ class Run:
     loss: list[float] = field(default_factory=list)  # loss before step t, t = 0..n_steps
     caption: str = ""  # one sentence on the toy task
     loss_label: str = "loss (mean squared error)"  # y-axis title of the loss curve
+    reference_loss: list[float] = field(default_factory=list)  # a comparison run's loss (same steps), or none
+    reference_label: str = ""  # what that comparison run trained
 
     def snapshot(self, step: int, tensors: dict[str, torch.Tensor]) -> None:
         """Store detached float copies, vectors as columns, so every tensor is 2-D."""

@@ -85,7 +85,8 @@ def pretrained(sizes: TinyBert = TinyBert()) -> nn.Module:
 
 
 def _head_view(model: nn.Module) -> tuple[TensorView, Callable[[], torch.Tensor]]:
-    return TensorView("head", "classifier (trains too)", "trainable", "classes", "d"), lambda: model.classifier.weight
+    return TensorView("head", "classifier head (trains in every run, not the method)", "trainable", "classes", "d"), \
+        lambda: model.classifier.weight
 
 
 def transformer_methods() -> tuple[str, ...]:
@@ -119,5 +120,26 @@ def transformer_run(method: str, size: int | None = None, steps: int = STEPS, lr
     run = Run(method, views, loss_label="loss (cross-entropy)",
               caption=f"Toy task: a {TinyBert().n_layers}-block BERT of width {TinyBert().d_model}, "
                       f"trained on task A, adapts to task B (128 sequences of {SEQ} tokens, Adam, lr {LR}).")
+    loss_fn = ce_on(*task_batch(TASK_B, seed=1))
     with one_thread():
-        return fit(run, model, ce_on(*task_batch(TASK_B, seed=1)), steps, adam(model, lr), record, n_frames)
+        fit(run, model, loss_fn, steps, adam(model, lr), record, n_frames)
+        run.reference_loss, run.reference_label = head_only_loss(loss_fn, steps, lr), "head alone"
+    run.caption += (f" The classifier head trains too, as peft does; the dashed curve is the head alone "
+                    f"(the method's tensors left out): it ends at {run.reference_loss[-1]:.3f}, the method at "
+                    f"{run.loss[-1]:.3f} — the gap is what the method's own tensors add.")
+    return run
+
+
+@lru_cache(maxsize=4)
+def _head_only_loss(steps: int, lr: float) -> tuple[float, ...]:
+    model = pretrained()
+    model.requires_grad_(False)
+    model.classifier.requires_grad_(True)
+    run = Run("head_only", (), loss_label="loss (cross-entropy)")
+    return tuple(fit(run, model, ce_on(*task_batch(TASK_B, seed=1)), steps, adam(model, lr)).loss)
+
+
+def head_only_loss(loss_fn, steps: int = STEPS, lr: float = LR) -> list[float]:
+    """The loss of the same adaptation with only the classifier head training (everything else
+    frozen, no method): what the head alone can do on task B, the page's reference curve."""
+    return list(_head_only_loss(steps, lr))

@@ -138,8 +138,16 @@ def _add_loss(fig: go.Figure, run, i: int, top: float, axes: dict, notes: list) 
                              line=dict(color="#cccccc", width=2), hoverinfo="skip", **ref))
     for trace in _loss_traces(run, run.steps[0]):
         fig.add_trace(trace.update(**ref))
+    if run.reference_loss:  # after the two animated traces, so the frames' trace indices stay
+        fig.add_trace(go.Scatter(x=list(range(len(run.reference_loss))), y=run.reference_loss, mode="lines",
+                                 name=run.reference_label, line=dict(color="#555555", width=2, dash="dash"),
+                                 hovertemplate=f"{run.reference_label}, step %{{x}}: %{{y:.3g}}<extra></extra>",
+                                 **ref))
+        notes.append(dict(text=f"dashed: {run.reference_label}", x=1.0, y=top, xref="paper", yref="paper",
+                          xanchor="right", yanchor="bottom", yshift=4, showarrow=False,
+                          font=dict(size=11, color="#555555")))
     n = len(run.loss) - 1
-    positive = [v for v in run.loss if v > 0]
+    positive = [v for v in (*run.loss, *run.reference_loss) if v > 0]
     decades = np.log10(max(positive) / min(positive)) if positive else 0.0
     axes[f"xaxis{i}"] = dict(domain=[0, 1], anchor=f"y{i}", title="optimizer step", tickformat=",d",
                              range=[-0.01 * n, 1.01 * n])
