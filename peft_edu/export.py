@@ -17,6 +17,8 @@
   PiSSA                     LoRA's, with ``init_lora_weights`` "pissa" (peft redoes the SVD of
                             the unmodified base); ``methods.pissa.as_lora``: plain rank-2r LoRA
   LN tuning                 ``<norm>.ln_tuning_layers.weight`` / ``.bias`` (d,) (peft's LN_TUNING)
+  LoKr                      ``<module>.lokr_w1`` C (u1, v1) or ``.lokr_w1_a`` / ``_b``, and
+                            ``.lokr_w2`` D (u2, v2) or ``.lokr_w2_a`` (u2, r) / ``.lokr_w2_b`` (r, v2)
   prompt / prefix tuning    ``prompt_embeddings``: P (n, d); prefix: (n, L·2·d), per token
                             [layer 0 keys, layer 0 values, layer 1 keys, ...]
   classifier head           ``base_model.model.<head>.weight`` / ``.bias`` (prompt and prefix
@@ -167,17 +169,20 @@ def _method_of(config: dict, metadata: dict, tensors: dict) -> tuple[str, dict]:
         method = protocol(key)
         options = method.peft_options(config) if method.peft_type == kind else None
         if options is not None:
-            if method.uses_targets:  # the layers that hold the method's first tensor
-                suffix = "." + next(iter(method.peft_names.values()))
-                options["targets"] = _modules_with(tensors, method.peft_prefix, suffix)
+            if method.uses_targets:  # the layers that hold any of the method's tensors
+                suffixes = tuple("." + name for name in method.peft_names.values())
+                options["targets"] = _modules_with(tensors, method.peft_prefix, suffixes)
             return key, {**options, "train_head": bool(heads)}
     supported = dict.fromkeys(protocol(k).peft_type for k in METHODS if protocol(k).saved_as == "peft")
     raise ValueError(f"unsupported peft_type {kind!r}; supported: {', '.join(supported)} "
                      "and peft_edu's own PEFT_EDU")
 
 
-def _modules_with(tensors: dict, prefix: str, suffix: str) -> list[str]:
-    return [k[len(prefix):-len(suffix)] for k in tensors if k.startswith(prefix) and k.endswith(suffix)]
+def _modules_with(tensors: dict, prefix: str, suffixes: tuple[str, ...]) -> list[str]:
+    """Modules (in file order, each once) holding a tensor ``prefix + module + suffix``."""
+    found = {k[len(prefix):-len(s)]: None for k in tensors for s in suffixes
+             if k.startswith(prefix) and k.endswith(s)}
+    return list(found)
 
 
 def _copy_into(model: nn.Module, source: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> None:
@@ -287,6 +292,7 @@ def _peft_tensors(model: nn.Module, info) -> dict[str, torch.Tensor]:
     prefix = method.peft_prefix
     tensors = {f"{prefix}{module}.{theirs}": method.to_peft(model, module, ours)
                for module in _layers(model, method) for ours, theirs in method.peft_names.items()}
+    tensors = {k: v for k, v in tensors.items() if v is not None}  # a layer without that tensor (LoKr)
     return {**tensors, **method.peft_model_tensors(model), **_head_tensors(model, info, prefix)}
 
 

@@ -616,6 +616,239 @@ _SPECS = (
         size_knob="",
         hf_peft_type="LN_TUNING",
     ),
+    MethodSpec(
+        key="galore",
+        name="GaLore",
+        year=2024,
+        paper="GaLore: Memory-Efficient LLM Training by Gradient Low-Rank Projection",
+        arxiv="2403.03507",
+        idea=(
+            "Not an adapter but an optimizer: every weight of the chosen layers trains in full, "
+            "but Adam sees only a rank-r projection of its gradient. Every T steps the top-r "
+            "singular vectors of the current gradient become the projector P; Adam's two moments "
+            "live in that r-dimensional subspace, so the optimizer keeps 2·r·n numbers per weight "
+            "instead of 2·m·n. Because P changes every T steps, the total change of W is not "
+            "limited to rank r, which is why GaLore can pre-train where LoRA cannot."
+        ),
+        formula=r"R_t = P_t^\top G_t,\quad W \leftarrow W - \eta\,\alpha\, P_t\, \mathrm{Adam}(R_t)",
+        symbols=(
+            (r"W", r"a trained weight, $m\times n$ (it trains in full)"),
+            (r"G_t", r"its gradient at step $t$, $m\times n$"),
+            (r"P_t", r"top-$r$ left singular vectors of $G$, $m\times r$, recomputed every $T$ steps "
+                     r"(right ones, $r\times n$, when $m \ge n$)"),
+            (r"R_t", r"the projected gradient, $r\times n$: Adam's moments have this shape"),
+            (r"\eta", "learning rate"),
+            (r"\alpha", "GaLore's scale (0.25)"),
+        ),
+        trainable="every weight of the chosen linear layers (their biases stay frozen here), and the head",
+        frozen="the other layers, every bias, the embeddings and the norms",
+        count_formula=r"m \cdot n \text{ per layer};\ \text{optimizer state } 2rn + mr \text{ instead of } 2mn",
+        family="low-rank",
+        mergeable=True,
+        inference_cost="none: the trained W is an ordinary weight",
+        memory_note="full weights and gradients, but Adam's states only 2·r·n per weight (plus the m·r projector)",
+        pros=("Full-rank learning: the total update is not limited to rank r",
+              "Optimizer memory cut by about n/r-fold; usable for pre-training"),
+        cons=("Gradients and weights stay full size: saves optimizer state only",
+              "An SVD of each gradient every T steps; the saved result is whole weights"),
+        when="Pre-training or full fine-tuning when Adam's states are what does not fit in memory.",
+        related=("full", "relora", "lora"),
+        size_knob="r",
+        hf_peft_type=None,
+        calculator_note="GaLore: every targeted weight trains, so the count is the full layers'; the "
+                        "optimizer-state bar shows the projected states (2·r·n + m·r per weight).",
+    ),
+    MethodSpec(
+        key="relora",
+        name="ReLoRA",
+        year=2023,
+        paper="ReLoRA: High-Rank Training Through Low-Rank Updates",
+        arxiv="2307.05695",
+        idea=(
+            "LoRA, restarted: every K steps the low-rank update B·A is merged into W, a fresh "
+            "A and B = 0 start again, most of the optimizer state is pruned and the learning rate "
+            "warms up again (a jagged cosine). Each round adds at most rank r, but the rounds add "
+            "up: after k restarts the total change W − W₀ can reach rank k·r, so a sequence of "
+            "cheap low-rank updates trains a high-rank change, as pre-training needs."
+        ),
+        formula=r"W \leftarrow W + \frac{\alpha}{r} B A \text{ every } K \text{ steps};\quad "
+                r"W - W_0 = \sum_{i=1}^{k} \frac{\alpha}{r} B_i A_i",
+        symbols=(
+            (r"W", r"the layer's weight, $d_{out}\times d_{in}$: frozen between restarts"),
+            *_LORA_SYMBOLS[1:],
+            (r"K", "optimizer steps between restarts (paper: 5000)"),
+            (r"k", "restarts so far; the total change has rank at most k·r"),
+            (r"B_i A_i", r"the update of round $i$, merged into $W$ at its end"),
+        ),
+        trainable="one pair A (r × d_in), B (d_out × r) per adapted layer at a time, and the head",
+        frozen="the base weights between restarts (each restart adds the merged B·A to them)",
+        count_formula=r"r \cdot (d_{in} + d_{out}) \text{ per layer}",
+        family="low-rank",
+        mergeable=True,
+        inference_cost="none: every round is merged into W",
+        memory_note="LoRA's memory; the restarts cost a merge every K steps, nothing more",
+        pros=("LoRA's memory, but the total update can exceed rank r",
+              "Nothing extra at inference: everything ends in W"),
+        cons=("Needs restarts, state pruning and a jagged schedule tuned together",
+              "The result is whole merged weights, not a small adapter"),
+        when="Pre-training or long training runs where LoRA's single rank-r update is too little.",
+        related=("lora", "delta_lora", "galore"),
+        size_knob="r",
+        hf_peft_type=None,
+    ),
+    MethodSpec(
+        key="adalora",
+        name="AdaLoRA",
+        year=2023,
+        paper="AdaLoRA: Adaptive Budget Allocation for Parameter-Efficient Fine-Tuning",
+        arxiv="2303.10512",
+        idea=(
+            "LoRA gives every layer the same rank, although some layers matter far more to a task "
+            "than others. AdaLoRA writes each update like a singular value decomposition, P·diag(λ)·Q, "
+            "keeps P and Q nearly orthogonal with a penalty, and scores every triplet (a column of P, "
+            "its λ, a row of Q) by how much the loss depends on it. During training the total rank "
+            "budget shrinks on a cubic schedule and the λ of the least important triplets are set to "
+            "zero, so the rank moves to the layers that need it."
+        ),
+        formula=r"h = W_0 x + s\, P \Lambda Q x,\quad \mathcal{L} = \mathcal{C} + \gamma \sum_k "
+                r"\left(\lVert P_k^\top P_k - I\rVert_F^2 + \lVert Q_k Q_k^\top - I\rVert_F^2\right)",
+        symbols=(
+            (r"W_0", r"frozen pretrained weight, $d_{out}\times d_{in}$"),
+            (r"P", r"left vectors, $d_{out}\times r_0$ (trainable, Gaussian start)"),
+            (r"\Lambda", r"$\mathrm{diag}(\lambda)$, $r_0$ singular values (trainable, start at zero; pruned ones set to 0)"),
+            (r"Q", r"right vectors, $r_0\times d_{in}$ (trainable, Gaussian start)"),
+            (r"s", r"scale $\alpha / r_0$ (the paper: 1)"),
+            (r"r_0", r"starting rank of every layer (peft's init_r); the budget falls to $n \cdot r$, r the target average rank"),
+            (r"\mathcal{C}", "the task loss"),
+            (r"\gamma", "weight of the orthogonality penalty (0.1 in the authors' runs; peft 0.5 on a different form)"),
+            (r"k", "the adapted layers"),
+            (r"x", "layer input"),
+            (r"h", "layer output"),
+        ),
+        trainable="P, λ and Q of every adapted layer (all r0 triplets; pruned ones have λ = 0), and the head",
+        frozen="every pretrained weight",
+        count_formula=r"r_0\,(d_{in} + d_{out} + 1) \text{ while training; kept: } r_k\,(d_{in} + d_{out} + 1)",
+        family="low-rank",
+        mergeable=True,
+        inference_cost="none after merging; LoRA's thin matmul pair (at rank r0) if kept separate",
+        memory_note="LoRA's at rank r0 plus λ, and two importance averages per trainable number (buffers)",
+        pros=(
+            "The rank goes where the task needs it: a fixed budget used better than LoRA's even split",
+            "peft has it (ADALORA); merges into W like LoRA",
+        ),
+        cons=(
+            "More knobs: target and starting rank, schedule t_i, t_f, ΔT and the run's total steps",
+            "Trains r0 > r triplets at first: more memory and compute than LoRA at the target rank",
+        ),
+        when="When the parameter budget is tight and you do not know which layers deserve the rank.",
+        related=("lora", "pissa", "dora"),
+        size_knob="r",
+        hf_peft_type="ADALORA",
+        calculator_note="AdaLoRA: the count is what trains (r0 = init_r triplets per layer, r0 = ⌈1.5 r⌉ "
+                        "unless set); the final kept triplets total n·r, split by importance.",
+    ),
+    MethodSpec(
+        key="lokr",
+        name="LoKr",
+        year=2023,
+        paper="Navigating Text-To-Image Customization: From LyCORIS Fine-Tuning to Model Evaluation",
+        arxiv="2309.14859",
+        idea=(
+            "Write the weight update as the Kronecker product of two small matrices, C ⊗ D: every "
+            "entry of C scales a whole copy of D, so a 16 × 16 C and a 24 × 24 D fill a 384 × 384 "
+            "matrix. Ranks multiply, rank(C ⊗ D) = rank C · rank D, so the update is not capped at a "
+            "small r as LoRA's is, and when D is itself low-rank (D = D_a·D_b) the count falls far "
+            "below LoRA's at the same ΔW shape. The factor sizes come from splitting d_out and d_in "
+            "into two factors each, near their square roots (peft's factorization)."
+        ),
+        formula=r"h = W_0 x + \frac{\alpha}{r}\,(C \otimes D)\,x,\quad D = D_a D_b \text{ when } r < \tfrac{1}{2}\max(u_2, v_2)",
+        symbols=(
+            (r"W_0", r"frozen pretrained weight, $d_{out}\times d_{in}$"),
+            (r"C", r"left factor, $u_1\times v_1$ (peft's lokr_w1; starts at zero)"),
+            (r"D", r"right factor, $u_2\times v_2$ (lokr_w2), or $D_a D_b$ of rank $r$ (lokr_w2_a, lokr_w2_b)"),
+            (r"\otimes", r"Kronecker product: block $(i, j)$ of $C \otimes D$ is $C_{ij} D$"),
+            (r"u_1 u_2,\ v_1 v_2", r"$u_1 u_2 = d_{out}$, $v_1 v_2 = d_{in}$: each split near its square root ($u_1 \le u_2$, $v_1 \le v_2$)"),
+            (r"r", "rank of a low-rank factor, and the r of the scaling"),
+            (r"\alpha", r"scaling constant; the update is scaled by $\alpha/r$ (as peft, even when no factor is low-rank)"),
+            (r"x", "layer input"),
+            (r"h", "layer output"),
+        ),
+        trainable="C and D (or D's factors D_a, D_b) of each adapted layer, and the head",
+        frozen=r"W0 and everything not adapted",
+        count_formula=r"u_1 v_1 + \begin{cases} r\,(u_2 + v_2) & r < \max(u_2, v_2)/2 \\ u_2 v_2 & \text{else} \end{cases}"
+                      r"\quad(\text{decompose\_both: } C \text{ likewise})",
+        family="low-rank",
+        mergeable=True,
+        inference_cost="none after merging; one d_out × d_in matrix built from C ⊗ D per pass if kept separate",
+        memory_note="LoRA's activations (each adapted layer's input) plus ΔW built once per layer and pass",
+        pros=(
+            "Far fewer parameters than LoRA at the same ΔW shape (4096 × 4096, r = 8: 5,120 vs 65,536)",
+            "High rank for its size: rank C · rank D (up to 512 at 4096 × 4096, r = 8)",
+            "Mergeable, and peft has it (LOKR)",
+        ),
+        cons=(
+            "A structured update: block (i, j) of ΔW is always C_ij times the same D",
+            "Factor sizes follow the divisors of d: a prime width gives a 1 × 1 C",
+            "Builds the full d_out × d_in ΔW in every forward pass (as peft)",
+        ),
+        when="When LoRA's adapter is too large for the budget, or a high-rank update is wanted from few numbers.",
+        related=("lora", "vera", "dora"),
+        size_knob="r",
+        hf_peft_type="LOKR",
+        calculator_note="LoKr: counts follow peft's factor sizes; a factor is low-rank only where r is below "
+                        "half of its larger side, so the count is not linear in r.",
+    ),
+    MethodSpec(
+        key="oft",
+        name="OFT",
+        year=2023,
+        paper="Controlling Text-to-Image Diffusion by Orthogonal Finetuning",
+        arxiv="2306.07280",
+        idea=(
+            "Multiply instead of add: OFT turns every neuron of a layer (a row of W0) by the same "
+            "orthogonal matrix R. A rotation keeps lengths and angles, so each neuron keeps its norm "
+            "and every pair keeps the angle between them — the relations the pretrained model learnt "
+            "(the paper's hyperspherical energy) — while LoRA's additive update changes them. R is "
+            "block-diagonal and built from a skew-symmetric S by the Cayley transform, so it is "
+            "orthogonal at every step without any penalty; S = 0 gives R = I, the base model."
+        ),
+        formula=r"h = W_0 R^\top x,\quad R = \mathrm{diag}(R_1, \dots, R_n),\quad "
+                r"R_i = (I + S_i)(I - S_i)^{-1},\ S_i^\top = -S_i",
+        symbols=(
+            (r"W_0", r"frozen pretrained weight, $d_{out}\times d_{in}$, one neuron per row "
+                     r"(the paper writes $W = R W_0$ with $W_0$ as $d_{in}\times d_{out}$)"),
+            (r"R", r"orthogonal, $d_{in}\times d_{in}$, acting on the input side (as peft): "
+                   r"each neuron $w_j$ becomes $R w_j$"),
+            (r"R_i", r"block $i$ of $R$, $b\times b$; $n = d_{in}/b$ blocks"),
+            (r"S_i", r"skew-symmetric $b\times b$: its $b(b-1)/2$ upper entries train (start at 0)"),
+            (r"b", "block size (peft's oft_block_size, default 32; the paper instead sets the block count r)"),
+            (r"I", "identity matrix"),
+            (r"x", "layer input"),
+            (r"h", "layer output"),
+        ),
+        trainable="the upper-triangular entries of every block's skew-symmetric S, in each adapted layer, "
+                  "and the head",
+        frozen="W0 and everything not adapted",
+        count_formula=r"n \cdot b(b-1)/2 = d_{in}(b-1)/2\ \ (\text{block\_share: } b(b-1)/2)",
+        family="scaling",
+        mergeable=True,
+        inference_cost="none after merging (W0 ← W0 Rᵀ); a block rotation of the input per pass if kept separate",
+        memory_note="keeps each adapted layer's input for R's gradient, like LoRA; one b × b solve per block per pass",
+        pros=(
+            "Keeps every neuron's norm and the angles between neurons: less forgetting of what was learnt",
+            "Orthogonal by construction (Cayley): no penalty, no drift; mergeable, and peft has it (OFT)",
+        ),
+        cons=(
+            "Can only rotate: the neurons' lengths never change, so some updates are out of reach",
+            "A b × b solve per block per step; peft's faster default is an approximation (Cayley-Neumann)",
+        ),
+        when="When keeping the pretrained model's knowledge matters (diffusion models, small data, no forgetting).",
+        related=("lora", "ia3", "dora"),
+        size_knob="block_size",
+        hf_peft_type="OFT",
+        calculator_note="OFT: the count depends on d_in and the block size b only (d_in (b − 1) / 2 per layer); "
+                        "peft's default oft_block_size 32 is used, moved to the nearest divisor of d_in where needed.",
+    ),
 )
 
 #: key -> MethodSpec, in teaching order (baseline first).

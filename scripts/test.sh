@@ -16,6 +16,19 @@ if ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 
+# Debian's PostgreSQL for the store's tests: tests/pg.py starts a throwaway cluster from its
+# binaries (needs root to install; skipped if already there).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing Debian's postgresql for the store tests"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  else
+    echo "!! postgresql is missing and cannot be installed here: the PostgreSQL store tests will be skipped"
+    echo "!! (install it with: sudo apt-get install postgresql)"
+  fi
+fi
+
 echo "== installing Python requirements"
 python3 -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 # DeepSpeed, only as a reference for the multi-GPU memory formulas: PyPI has only its source,

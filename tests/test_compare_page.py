@@ -21,7 +21,7 @@ def test_compare_page_table_and_race():
     charts = at.get("plotly_chart")
     assert len(charts) == 2
     results = at.dataframe[1].value
-    assert len(results) == len(peft_edu.METHODS) == 16  # one row per registry method
+    assert len(results) == len(peft_edu.METHODS) == 21  # one row per registry method
     lora_row = results[results["method"] == "LoRA"].iloc[0]
     assert lora_row["trainable (head excluded)"] == f"{2 * 2 * 4 * (16 + 16):,}"  # 2 blocks, q and v, r = 4
 

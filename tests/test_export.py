@@ -24,9 +24,11 @@ from tests.tiny import batch, tiny_bert, tiny_gpt2
 PEFT_METHODS = {"lora": {"r": 4}, "rslora": {"r": 4}, "lora_fa": {"r": 4}, "lora_plus": {"r": 4}, "dora": {"r": 4},
                 "vera": {"r": 4}, "qlora": {"r": 4}, "prompt_tuning": {"n_tokens": 3},
                 "prefix_tuning": {"n_tokens": 3}, "ia3": {},
-                "pissa": {"r": 4}, "ln_tuning": {}, "adalora": {"r": 2, "init_r": 4}}
-OWN_METHODS = {"adapter": {"bottleneck": 4}, "delta_lora": {"r": 4}, "bitfit": {}}
+                "pissa": {"r": 4}, "ln_tuning": {}, "adalora": {"r": 2, "init_r": 4},
+                "lokr": {"r": 2}, "oft": {"block_size": 8}}
+OWN_METHODS = {"adapter": {"bottleneck": 4}, "delta_lora": {"r": 4}, "bitfit": {}, "galore": {"r": 2}, "relora": {"r": 4}}
 FAMILIES = {"bert": tiny_bert, "gpt2": tiny_gpt2}
+NOT_IN_PEFT = {("lokr", "gpt2"), ("oft", "gpt2")}  # peft 0.21's LoKr and OFT have no layer for GPT-2's Conv1D: saving raises (tests/test_lokr.py, test_oft.py)
 
 
 def trained(base, method, **config):
@@ -56,6 +58,8 @@ def peft_load(base, directory, **kwargs):
 @pytest.mark.parametrize("method", PEFT_METHODS)
 @pytest.mark.parametrize("family", FAMILIES)
 def test_peft_loads_our_adapter_with_the_same_logits(method, family, tmp_path):
+    if (method, family) in NOT_IN_PEFT:
+        pytest.skip("peft's format cannot hold this method on this architecture")
     base = FAMILIES[family]()
     model = trained(base, method, **PEFT_METHODS[method])
     peft_edu.save_adapter(model, tmp_path)
@@ -105,13 +109,15 @@ def test_minilm_adapters_load_in_peft(tmp_path):
 @pytest.mark.parametrize("method", {**PEFT_METHODS, **OWN_METHODS})
 @pytest.mark.parametrize("family", FAMILIES)
 def test_load_adapter_round_trip(method, family, tmp_path):
+    if (method, family) in NOT_IN_PEFT:
+        pytest.skip("peft's format cannot hold this method on this architecture")
     base = FAMILIES[family]()
     config = {**PEFT_METHODS, **OWN_METHODS}[method]
     model = trained(base, method, **config)
     peft_edu.save_adapter(model, tmp_path)
     fresh = peft_edu.load_adapter(copy.deepcopy(base), tmp_path)  # applies the method, then loads
     assert torch.allclose(logits(fresh, family), logits(model, family), atol=1e-5)
-    if method != "delta_lora":  # Delta-LoRA files hold merged weights: the result is a plain model
+    if protocol(method).saved_as != "merged":  # merged weights (Delta-LoRA, GaLore, ReLoRA): a plain model
         assert peft_edu.applied(fresh).method == method
         assert peft_edu.trainable_parameters(fresh) == peft_edu.trainable_parameters(model)
     into_applied = peft_edu.apply(copy.deepcopy(base), method, **config)  # same method, fresh init

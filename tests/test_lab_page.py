@@ -26,7 +26,7 @@ def test_lab_renders_with_every_method(at):
     assert at.selectbox(key="lab_method").options == [  # the baseline first, then the registry's order
         "Head only (baseline)", "Full fine-tuning", "LoRA", "rsLoRA", "PiSSA", "LoRA-FA", "VeRA", "Delta-LoRA",
         "LoRA+", "DoRA", "QLoRA", "Prompt tuning", "Prefix tuning", "Adapter layers", "(IA)³", "BitFit",
-        "LN tuning"]
+        "LN tuning", "GaLore", "ReLoRA", "AdaLoRA", "LoKr", "OFT"]
     assert at.selectbox(key="lab_method").value == "lora"  # LoRA is preselected
 
 

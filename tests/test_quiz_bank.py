@@ -95,7 +95,18 @@ INDEPENDENT = {
     "gpu-zero2-full-7b": lambda: 2 * 7 + (2 + 12) * 7 / 8,  # 2Ψ + (2 + k)Ψ/N, in GB
     "gpu-pipeline-bubble": lambda: 100 * (4 - 1) / 12,  # (p − 1)/m
     "gpu-pure-bf16-bytes": lambda: 2 + 2 + 2 + 2,
+    "galore-state-values": lambda: 2 * 128 * 11008,  # 2·r·n (GaLore Table 1, m < n)
+    "relora-rank": lambda: 4 * 128,  # rank of a sum <= sum of the ranks
 }
+
+def _lokr_count(d_out: int, d_in: int, r: int) -> int:
+    """LoKr with peft's defaults: d_out = u1·u2, d_in = v1·v2 by peft's own factorization; C (u1, v1)
+    full; D (u2, v2) full, or D_a D_b of rank r when r < max(u2, v2) / 2."""
+    from peft.tuners.lokr.layer import factorization
+
+    (u1, u2), (v1, v2) = factorization(d_out), factorization(d_in)
+    return u1 * v1 + (r * (u2 + v2) if r < max(u2, v2) / 2 else u2 * v2)
+
 
 # Closed forms from REFERENCE.md, written here independently of peft_edu.
 CLOSED_FORM = {
@@ -106,10 +117,15 @@ CLOSED_FORM = {
     "pissa": lambda v: v["r"] * (v["d_in"] + v["d_out"]),
     "bitfit": lambda v: v["d_out"],  # the layer's bias
     "ln_tuning": lambda v: 2 * v["d_out"],  # gain and bias of the LayerNorm after the layer
+    "adalora": lambda v: math.ceil(1.5 * v["r"]) * (v["d_in"] + v["d_out"] + 1),  # P, λ, Q of r0 = ⌈1.5 r⌉ triplets
     "lora_fa": lambda v: v["r"] * v["d_out"],
     "vera": lambda v: v["d_out"] + v["r"],
     "dora": lambda v: v["r"] * (v["d_in"] + v["d_out"]) + v["d_out"],
     "adapter": lambda v: 2 * v["d_out"] * v["bottleneck"] + v["d_out"] + v["bottleneck"],
+    "galore": lambda v: v["d_out"] * v["d_in"],  # the whole weight trains; r shrinks Adam's state only
+    "relora": lambda v: v["r"] * (v["d_in"] + v["d_out"]),  # one LoRA pair at a time
+    "lokr": lambda v: _lokr_count(v["d_out"], v["d_in"], v["r"]),  # C full, D full or rank r (peft's rule)
+    "oft": lambda v: (v["d_in"] // v["block_size"]) * (v["block_size"] * (v["block_size"] - 1) // 2),  # n blocks, b(b-1)/2 each
 }
 
 
@@ -136,7 +152,7 @@ def test_generated_answers_equal_peft_edu_and_closed_form(template):
         answer, _ = answer_for(template, values)
         if template.formula == "layer_params":
             per = peft_edu.layer_params(template.method, values["d_out"], values["d_in"],
-                                        **{k: v for k, v in values.items() if k in ("r", "bottleneck")})
+                                        **{k: v for k, v in values.items() if k in ("r", "bottleneck", "block_size")})
             assert per == CLOSED_FORM[template.method](values)
             assert answer == per * template.per_layer * values.get("layers", 1)
         else:

@@ -10,6 +10,7 @@ EXPECTED = {
     "full", "lora", "lora_fa", "vera", "delta_lora", "lora_plus", "dora", "qlora",
     "prompt_tuning", "prefix_tuning", "adapter", "ia3",
     "rslora", "pissa", "bitfit", "ln_tuning",  # wave 2 (issue 12)
+    "adalora", "galore", "relora", "lokr", "oft",
 }
 
 

@@ -8,6 +8,11 @@ from __future__ import annotations
 import streamlit as st
 
 DEFAULTS: dict[str, object] = {
+    # --- the learner (ui/learner.py) -----------------------------------------------------
+    "learner": None,  # this session's peft_edu.store.Learner, found from the URL's code or new
+    "learner_code": "",  # its resume code (also in the URL as ?learner=...)
+    "learner_notice": "",  # a one-off message for the sidebar (unknown code, data deleted)
+    "learner_touched": 0.0,  # time.monotonic() of the last "last seen" write
     # --- method pages ---------------------------------------------------------------
     # --- calculator -----------------------------------------------------------------
     # --- live lab -------------------------------------------------------------------
@@ -27,6 +32,7 @@ DEFAULTS: dict[str, object] = {
     "quiz_current": None,  # the running peft_edu.quiz.Quiz, None before a quiz starts
     "quiz_position": 0,  # index of the question on screen
     "quiz_graded": dict,  # question index -> peft_edu.quiz.Graded, for the running quiz
+    "quiz_responses": dict,  # question index -> the learner's raw response (kept, regraded on resume)
     "quiz_finished": False,  # True once the learner asked for the score
     "quiz_progress": dict,  # topic -> [answered, correct] this session (sidebar)
     "quiz_method_runs": dict,  # method key -> {"quiz": Quiz, "graded": {index: Graded}}

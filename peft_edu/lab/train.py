@@ -5,7 +5,8 @@ the (shared, never mutated) ``base`` model, applies ``cfg.method`` with peft_edu
 layers, trains ``cfg.steps`` AdamW steps on shuffled mini-batches and returns a
 ``TrainResult``. Everything a method needs beyond ``loss.backward(); opt.step()`` comes
 from its module through ``peft_edu.methods.protocol``: optimizer ``param_groups`` (LoRA+,
-arXiv 2402.12354) and an ``after_step`` update (Delta-LoRA's W, arXiv 2309.02411). ``"head_only"`` is the baseline that trains only the
+arXiv 2402.12354), its own optimizer (GaLore, arXiv 2403.03507), an ``after_step`` update
+(Delta-LoRA's W, arXiv 2309.02411), restarts and a learning-rate schedule (ReLoRA, 2307.05695). ``"head_only"`` is the baseline that trains only the
 classifier head on the frozen encoder (a linear probe).
 
 A loss that becomes NaN or infinite stops the run (status ``"diverged"``) with a message
@@ -88,6 +89,9 @@ def make_optimizer(model: nn.Module, cfg: RunConfig) -> torch.optim.AdamW:
         group["params"] = [p for p in group["params"] if id(p) not in head]
     head_params = [p for p in model.parameters() if p.requires_grad and id(p) in head]
     groups = [g for g in groups if g["params"]] + ([{"params": head_params, "lr": cfg.head_lr}] if head_params else [])
+    own = None if cfg.method == HEAD_ONLY else protocol(cfg.method).make_optimizer
+    if own is not None:  # the method's own optimizer (GaLore's projected Adam)
+        return own(groups, cfg.config)
     return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=0.0)
 
 
@@ -112,6 +116,13 @@ def train_state_bytes(model: nn.Module, optimizer: torch.optim.Optimizer) -> int
 def after_step_hook(cfg: RunConfig) -> Callable[[nn.Module], None] | None:
     """The method's update after each optimizer step (Delta-LoRA moves W), or None."""
     return None if cfg.method == HEAD_ONLY else protocol(cfg.method).after_step
+
+
+def scheduled_lr(optimizer: torch.optim.Optimizer, base_lrs: list[float], spec, step: int, steps: int, config) -> None:
+    """Every group at its base rate × the method's ``lr_schedule`` factor (ReLoRA's jagged cosine)."""
+    factor = spec.lr_factor(step, steps, config)
+    for group, lr in zip(optimizer.param_groups, base_lrs):
+        group["lr"] = lr * factor
 
 
 def training_threads(concurrent_runs: int = 1) -> int:
@@ -180,6 +191,10 @@ def _loop(cfg: RunConfig, model: nn.Module, train_enc: Encoded, test_enc: Encode
     """The optimizer steps; fills ``result.metrics`` and sets its status on NaN or stop."""
     optimizer = make_optimizer(model, cfg)
     after_step = after_step_hook(cfg)
+    spec = None if cfg.method == HEAD_ONLY else protocol(cfg.method)
+    restart = spec.after_optimizer_step if spec is not None else None  # ReLoRA: merge, restart, prune
+    extra = spec.extra_loss if spec is not None else None  # AdaLoRA's regulariser, added to the loss
+    base_lrs = [g["lr"] for g in optimizer.param_groups]
     batches = batch_indices(len(train_enc), cfg.batch_size, cfg.seed)
     torch.manual_seed(cfg.seed)  # dropout inside a method
     clock = _Clock(cfg)
@@ -188,10 +203,14 @@ def _loop(cfg: RunConfig, model: nn.Module, train_enc: Encoded, test_enc: Encode
             result.status, result.message = "stopped", f"Stopped after {step - 1:,} of {cfg.steps:,} steps."
             break
         batch = {k: v.to(device) for k, v in train_enc.batch(next(batches)).items()}
-        loss, batch_acc, seconds = _train_step(model, optimizer, after_step, batch)
+        if spec is not None and spec.has_lr_schedule:
+            scheduled_lr(optimizer, base_lrs, spec, step - 1, cfg.steps, cfg.config)
+        loss, batch_acc, seconds = _train_step(model, optimizer, after_step, batch, extra)
         if not math.isfinite(loss):
             result.status, result.message = "diverged", _diverged_message(cfg, step, loss)
             break
+        if restart is not None:
+            restart(model, optimizer, step, cfg.config)
         clock.steps.append(seconds)
         test_acc = None
         if step % cfg.eval_every == 0 or step == cfg.steps:
@@ -206,7 +225,8 @@ def _loop(cfg: RunConfig, model: nn.Module, train_enc: Encoded, test_enc: Encode
     return optimizer
 
 
-def _train_step(model: nn.Module, optimizer: torch.optim.Optimizer, after_step, batch: dict) -> tuple[float, float, float]:
+def _train_step(model: nn.Module, optimizer: torch.optim.Optimizer, after_step, batch: dict,
+                extra_loss=None) -> tuple[float, float, float]:
     """One AdamW step on ``batch``: (loss, accuracy on the batch, seconds). No update if the loss is not finite."""
     t0 = time.perf_counter()
     model.train()
@@ -216,7 +236,7 @@ def _train_step(model: nn.Module, optimizer: torch.optim.Optimizer, after_step, 
     if not math.isfinite(value):
         return value, 0.0, time.perf_counter() - t0
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    (loss if extra_loss is None else loss + extra_loss(model)).backward()  # the reported loss: the task's
     optimizer.step()
     if after_step is not None:
         after_step(model)  # the method's own update (Delta-LoRA: W moves by the change of B A)

@@ -49,8 +49,9 @@ def race_one(method: str, steps: int = STEPS, lr: float = LR) -> RaceResult:
         model = lesson_model(method)
         head = sum(p.numel() for p in model.classifier.parameters())
         trainable = peft_edu.trainable_parameters(model)
+        optimizer = method_adam(model, lr)
         run = fit(Run(method, ()), model, ce_on(*task_batch(TASK_B, seed=1)), steps,
-                  method_adam(model, lr), after_step=method_after_step(model))
+                  optimizer, after_step=method_after_step(model, optimizer, steps))
     return RaceResult(method, run.loss, trainable, trainable - head, changed_knobs(model.peft_edu_applied.config))
 
 

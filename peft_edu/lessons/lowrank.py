@@ -73,6 +73,7 @@ def _matrix_run(method: str, size: int | None, task: ToyTask, steps: int, lr: fl
     run = Run(method, views,
               caption=f"Toy task: a {task.d_in}→{task.d_hidden}→{task.n_out} MLP learns a shifted "
                       f"first layer (mean squared error on {task.n_samples} fixed samples, Adam, lr {lr}).")
-    fit(run, model, mse_on(data.x, data.y), steps, method_adam(model, lr), record, n_frames,
-        method_after_step(model))
+    optimizer = method_adam(model, lr)
+    fit(run, model, mse_on(data.x, data.y), steps, optimizer, record, n_frames,
+        method_after_step(model, optimizer, steps))
     return run

@@ -1,8 +1,9 @@
 """A tiny, deterministic full-batch training loop that records a ``Run``.
 
 Everything a method needs beyond "loss.backward(); opt.step()" comes from its module
-through the method protocol: its optimizer parameter groups (LoRA+) and its after-step
-update (Delta-LoRA's W): ``method_adam`` and ``method_after_step``.
+through the method protocol: its optimizer parameter groups (LoRA+), its own optimizer
+(GaLore), its after-step update (Delta-LoRA's W), its restarts and learning-rate schedule
+(ReLoRA): ``method_adam`` and ``method_after_step``.
 """
 from __future__ import annotations
 
@@ -27,15 +28,54 @@ def method_adam(model: nn.Module, lr: float) -> torch.optim.Optimizer:
     from peft_edu.methods import protocol
 
     info = model.peft_edu_applied
-    return adam(model, lr, protocol(info.method).param_groups(model, lr, info.config))
+    spec = protocol(info.method)
+    groups = spec.param_groups(model, lr, info.config)
+    if spec.make_optimizer is not None:  # the method's own optimizer (GaLore's projected Adam)
+        return spec.make_optimizer(groups, info.config)
+    return adam(model, lr, groups)
 
 
-def method_after_step(model: nn.Module) -> Callable[[int], None] | None:
-    """The applied method's after-step update as a ``fit`` hook, or None when it has none."""
+def method_after_step(model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
+                      steps: int | None = None) -> Callable[[int], None] | None:
+    """The applied method's after-step update as a ``fit`` hook, or None when it has none.
+
+    Given the ``optimizer`` (and the run's ``steps``), the hook also runs the method's
+    ``after_optimizer_step`` and sets its ``lr_schedule`` factor for the next step (ReLoRA)."""
     from peft_edu.methods import protocol
 
-    update = protocol(model.peft_edu_applied.method).after_step
-    return None if update is None else (lambda step: update(model))
+    info = model.peft_edu_applied
+    spec = protocol(info.method)
+    update = spec.after_step
+    restart = spec.after_optimizer_step if optimizer is not None else None
+    scheduled = optimizer is not None and steps is not None and spec.has_lr_schedule
+    if update is None and restart is None and not scheduled:
+        return None
+    base_lrs = [g["lr"] for g in optimizer.param_groups] if scheduled else []
+
+    def set_lr(step: int) -> None:  # the rate of the step taken after ``step`` steps
+        for group, lr in zip(optimizer.param_groups, base_lrs):
+            group["lr"] = lr * spec.lr_factor(step, steps, info.config)
+
+    if scheduled:
+        set_lr(0)
+
+    def hook(step: int) -> None:
+        if update is not None:
+            update(model)
+        if restart is not None:
+            restart(model, optimizer, step, info.config)
+        if scheduled and step < steps:
+            set_lr(step)
+
+    return hook
+
+
+def method_extra_loss(model: nn.Module) -> Callable[[nn.Module], torch.Tensor] | None:
+    """The applied method's ``extra_loss`` (added to the loss before backward), or None."""
+    from peft_edu.methods import protocol
+
+    info = getattr(model, "peft_edu_applied", None)
+    return None if info is None else protocol(info.method).extra_loss
 
 
 def fit(run: Run, model: nn.Module, loss_fn: Callable[[nn.Module], torch.Tensor], steps: int,
@@ -46,6 +86,7 @@ def fit(run: Run, model: nn.Module, loss_fn: Callable[[nn.Module], torch.Tensor]
     torch.manual_seed(0)  # dropout or sampling inside a method stays reproducible
     model.train()
     at = snapshot_steps(steps, n_frames) if record is not None else set()
+    extra = method_extra_loss(model)  # the method's own loss term (AdaLoRA's regulariser), or None
     for step in range(steps + 1):
         loss = loss_fn(model)
         run.loss.append(float(loss.detach()))
@@ -54,7 +95,7 @@ def fit(run: Run, model: nn.Module, loss_fn: Callable[[nn.Module], torch.Tensor]
         if step == steps:
             break
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss if extra is None else loss + extra(model)).backward()
         optimizer.step()
         if after_step is not None:
             after_step(step + 1)

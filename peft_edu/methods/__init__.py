@@ -36,6 +36,23 @@ Optional (``protocol`` supplies the default):
     Optimizer parameter groups. Default: every trainable parameter at ``lr``.
 ``after_step(model) -> None``
     Called right after every ``optimizer.step()``. Default: nothing to do.
+``extra_loss(model) -> Tensor``
+    A term the training loops add to the task loss before ``backward()`` (AdaLoRA's
+    orthogonality regulariser); the reported loss stays the task loss. Default: none.
+``make_optimizer(groups, cfg) -> torch.optim.Optimizer``
+    The method's own optimizer over ``groups`` (its ``param_groups``, plus the loop's head
+    group): GaLore's projected Adam. Default: the loop's AdamW (Adam in the lessons).
+``after_optimizer_step(model, optimizer, step, cfg) -> None``
+    Called right after ``after_step``, with the optimizer and ``step``, the number of optimizer
+    steps taken so far (1, 2, ...): ReLoRA merges, restarts and prunes the optimizer state.
+    Default: nothing to do.
+``lr_schedule(step, steps, cfg) -> float``
+    Factor on every group's learning rate for the optimizer step taken after ``step`` steps
+    (0-based) of a run of ``steps``: ReLoRA's jagged cosine. Default: 1 (a constant rate).
+``optimizer_state_values(shape, cfg, targets, trainable) -> int``
+    fp32 values the optimizer keeps for the calculator (``shape``: ``ModelShape``,
+    ``targets`` generic names, ``trainable`` the model's count). Default: Adam's 2 per
+    trainable parameter (GaLore keeps 2·r·n + m·r per projected (m, n) weight).
 ``default_targets(arch) -> tuple[str, ...]``
     Targets when ``apply`` gets none. Default: ``arch.default_targets`` (as peft).
 ``LESSON: LessonDefaults``
@@ -58,10 +75,15 @@ Optional (``protocol`` supplies the default):
 ``NF4_BASE: bool``
     True when the frozen base's block linear layers are stored in NF4 (QLoRA), whatever
     precision the rest trains in. Default: False.
+``COUNT_AFFINE: bool``
+    True when a model's trainable count is an affine function of the size knob, so the
+    calculator may extrapolate it from the knob at 1 and 2. False for LoKr (a factor turns
+    from low-rank to full above a rank). Default: True.
 ``PEFT_NAMES: dict[str, str]``
     peft tensor suffix for each of the layer's tensors (``{"A": "lora_A.weight"}``), for
     the methods Hugging Face peft has; see ``peft_edu.export``. The method's layers are
-    the modules that hold all of these tensors. Default: none.
+    the modules that hold all of these tensors; one a layer holds as None is not saved
+    (LoKr: each factor is full or low-rank). Default: none.
 
 Optional, for ``peft_edu.export`` (adapters on disk):
 
@@ -175,6 +197,10 @@ class Method:
     def nf4_base(self) -> bool:
         return bool(getattr(self.module, "NF4_BASE", False))
 
+    @property
+    def count_affine(self) -> bool:
+        return bool(getattr(self.module, "COUNT_AFFINE", True))
+
     def activation_profile(self, shape, cfg, targets: tuple[str, ...]):
         """The method's ``ActivationProfile``; a method without one has no activation model."""
         own = getattr(self.module, "activation_profile", None)
@@ -224,6 +250,35 @@ class Method:
     def after_step(self) -> Callable | None:
         """The method's after-step update, or None when it has none."""
         return getattr(self.module, "after_step", None)
+
+    @property
+    def extra_loss(self) -> Callable | None:
+        """The method's extra loss term ``(model) -> Tensor`` (AdaLoRA's regulariser), or None."""
+        return getattr(self.module, "extra_loss", None)
+
+    @property
+    def make_optimizer(self) -> Callable | None:
+        """The method's own optimizer factory ``(groups, cfg)``, or None for the loop's Adam(W)."""
+        return getattr(self.module, "make_optimizer", None)
+
+    @property
+    def after_optimizer_step(self) -> Callable | None:
+        """``(model, optimizer, step, cfg)`` after each step (ReLoRA's restarts), or None."""
+        return getattr(self.module, "after_optimizer_step", None)
+
+    def lr_factor(self, step: int, steps: int, cfg) -> float:
+        """The learning-rate factor for the step after ``step`` steps (1 without a schedule)."""
+        own = getattr(self.module, "lr_schedule", None)
+        return float(own(step, steps, cfg)) if own is not None else 1.0
+
+    @property
+    def has_lr_schedule(self) -> bool:
+        return hasattr(self.module, "lr_schedule")
+
+    def optimizer_state_values(self, shape, cfg, targets: tuple[str, ...], trainable: int) -> int:
+        """fp32 values the optimizer keeps: Adam's 2 per trainable parameter unless the method says."""
+        own = getattr(self.module, "optimizer_state_values", None)
+        return int(own(shape, cfg, tuple(targets), trainable)) if own is not None else 2 * trainable
 
     # ------------------------------------------------------------ export (adapters on disk)
     @property

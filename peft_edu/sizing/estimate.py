@@ -10,7 +10,8 @@ Speed: every count is an affine function of the method's size knob (r, virtual t
 bottleneck): c(k) = c(1) + (k − 1)·(c(2) − c(1)), as ``peft_edu.counting`` already uses for
 the depth. ``method_counts`` therefore counts at k = 1 and k = 2 once per (model, method,
 targets) and moving a slider costs arithmetic only; the tests check it against direct
-counts.
+counts. A method whose count is not affine in its knob (``COUNT_AFFINE = False``: LoKr) is
+counted at each value instead.
 """
 from __future__ import annotations
 
@@ -145,8 +146,9 @@ def method_counts(config: CalcConfig, method: str) -> dict:
 
 @lru_cache(maxsize=4096)
 def _counts_affine(fields_items, task, method, targets, knob) -> tuple:
-    """Counts at knob = value from the counts at 1 and 2 (exact: every count is affine)."""
-    if not knob or knob[0][1] in (1, 2):
+    """Counts at knob = value from the counts at 1 and 2 (exact where the count is affine:
+    the method's ``COUNT_AFFINE``; the others are counted directly)."""
+    if not knob or knob[0][1] in (1, 2) or not protocol(method).count_affine:
         return _counts(fields_items, task, method, targets, knob)
     ((name, value),) = knob
     c1 = _counts(fields_items, task, method, targets, ((name, 1),))

@@ -164,10 +164,13 @@ def gradient_bytes(trainable: int, prec: Precision) -> float:
     return trainable * prec.grad_bytes
 
 
-def optimizer_bytes(trainable: int, prec: Precision) -> float:
+def optimizer_bytes(trainable: int, prec: Precision, state_values: int | None = None) -> float:
     """AdamW: two fp32 moments per trainable parameter, plus the fp32 master copy in mixed
-    precision: trainable · (8 + b_master). Frozen weights have no optimizer state."""
-    return trainable * (ADAM_STATE_BYTES + prec.master_bytes)
+    precision: trainable · (8 + b_master). Frozen weights have no optimizer state.
+    ``state_values``: the fp32 values the method's optimizer keeps instead of 2 · trainable
+    (the protocol's ``optimizer_state_values``: GaLore's projected moments)."""
+    moments = ADAM_STATE_BYTES * trainable if state_values is None else 4 * state_values
+    return moments + trainable * prec.master_bytes
 
 
 def adapter_file_bytes(n_values: int, bytes_per_value: float = 4) -> float:
@@ -234,7 +237,8 @@ def training_memory(
     return MemoryBreakdown(
         weights=weight_bytes(counts, prec),
         gradients=gradient_bytes(counts.trainable, prec),
-        optimizer=optimizer_bytes(counts.trainable, prec),
+        optimizer=optimizer_bytes(counts.trainable, prec, spec.optimizer_state_values(
+            shape, spec.config(**config), targets, counts.trainable)),
         activations=kept + backward_working_bytes(shape, profile, setup, prec.act_bytes),
     )
 

@@ -41,20 +41,6 @@ def spectrum_figure(target: np.ndarray, full: np.ndarray, lora: np.ndarray, r: i
     return base_layout(fig, "Singular values of the learned update ΔW", height=420)
 
 
-def capacity_figure(full: list[float], lora: dict[int, list[float]], trainable_full: int,
-                    trainable_lora: dict[int, int]) -> go.Figure:
-    """Training from scratch: full training vs LoRA at several ranks (loss per step, log scale)."""
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=_steps(full), y=full, mode="lines", line=dict(color=FULL_COLOR, width=3),
-                             name=f"every weight trains ({fmt_int(trainable_full)} params)"))
-    for color, (r, curve) in zip(RANK_COLORS, sorted(lora.items())):
-        fig.add_trace(go.Scatter(x=_steps(curve), y=curve, mode="lines", line=dict(color=color, width=2),
-                                 name=f"LoRA r = {r} ({fmt_int(trainable_lora[r])} params)"))
-    fig.update_xaxes(title="optimizer step", tickformat=",d")
-    fig.update_yaxes(title="training loss (mean squared error, log scale)", type="log", exponentformat="power")
-    return base_layout(fig, "Training from a random start: the capacity gap of low rank", height=420)
-
-
 def frozen_a_figure(steps: list[int], moved: dict[str, list[float]], loss_fa: list[float],
                     loss_lora: list[float]) -> go.Figure:
     """Left: how far A and B moved from their init (LoRA-FA and LoRA). Right: both losses."""

@@ -8,9 +8,9 @@ from __future__ import annotations
 import streamlit as st
 
 from peft_edu import METHODS
-from ui.lessons import baselines, lora_family, others
+from ui.lessons import baselines, lora_family, others, wave2_adalora, wave2_galore, wave2_lokr, wave2_oft, wave2_relora
 
-LESSON_MODULES = (lora_family, others, baselines)
+LESSON_MODULES = (lora_family, others, baselines, wave2_adalora, wave2_oft, wave2_lokr, wave2_galore, wave2_relora)
 
 
 def lesson_of(key: str):

@@ -14,13 +14,13 @@ from peft_edu.lessons import lora as lora_lessons
 from peft_edu.lessons import lora_family as fam
 from peft_edu.viz import lessons as figs
 from peft_edu.viz.style import fmt_bytes, fmt_int
+from ui.lessons import pretraining
 
 RANKS = (1, 2, 4, 8)  # rank choices of the LoRA spectrum lesson
 
 
 # ---------------------------------------------------------------- cached runs
 _spectra = st.cache_data(max_entries=8, show_spinner=False)(lora_lessons.spectra)
-_from_scratch = st.cache_data(max_entries=1, show_spinner=False)(lora_lessons.from_scratch)
 _frozen_a = st.cache_data(max_entries=8, show_spinner=False)(fam.frozen_a)
 _activations = st.cache_data(max_entries=8, show_spinner=False)(fam.activation_comparison)
 _vera_run = st.cache_data(max_entries=1, show_spinner=False)(fam.vera_sharing)
@@ -45,16 +45,7 @@ def lora() -> None:
         f"**{s.lora_rank}** (at most r = {r}); full fine-tuning's ΔW has rank **{s.full_rank}**. Final loss: "
         f"full {s.full_loss:.2e}, LoRA {s.lora_loss:.2e}. Because the task's change ΔW* has fast-decaying "
         "singular values, a small r already captures most of it — the LoRA paper's bet (§4.1, §7).")
-    st.subheader("Why LoRA is not used for pre-training")
-    with st.spinner("Training a random MLP from scratch, in full and with LoRA…"):
-        fs = _from_scratch()
-    _chart(figs.capacity_figure(fs.full, fs.lora, fs.trainable_full, fs.trainable_lora), "lesson_lora_scratch")
-    gap = {r: fs.lora[r][-1] / fs.full[-1] for r in fs.ranks}
-    st.markdown(
-        "Here nothing is pretrained: a random MLP has to imitate a random teacher. Training every weight "
-        f"reaches loss {fs.full[-1]:.3g}; LoRA on every layer (around frozen *random* weights) stays "
-        + ", ".join(f"{gap[r]:.0f}× higher at r = {r}" for r in fs.ranks)
-        + ". Fine-tuning only nudges good weights, which a low rank can do; pre-training has to build them.")
+    pretraining.experiment("lesson_lora")  # a tiny GPT pre-trained six ways (ui/lessons/pretraining.py)
 
 
 # ---------------------------------------------------------------- LoRA-FA
