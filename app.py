@@ -7,6 +7,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import streamlit as st  # noqa: E402
 
+from ui import learner  # noqa: E402
 from ui.guide import render_next  # noqa: E402
 from ui.nav import navigation_sections  # noqa: E402
 from ui.quiz_widgets import render_method_quiz, render_quiz_progress_sidebar  # noqa: E402
@@ -56,6 +57,7 @@ with st.sidebar:
     label, vers = _device_facts()
     st.caption(f"**Compute device:** {label}")
     st.caption(" · ".join(f"{name} {v}" for name, v in vers.items()))
+learner.render_sidebar()  # the learner from the URL's code (or a new one): kept work loads here
 render_quiz_progress_sidebar()
 
 try:

@@ -16,9 +16,9 @@ def _table() -> list[dict[str, str]]:
     return compare.method_table()
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
-def _race_one(method: str):
-    return compare.race_one(method)
+@st.cache_data(max_entries=64, show_spinner=False)
+def _race_one(method: str, same_settings: bool):
+    return compare.race_one(method, lr=compare.LR if same_settings else None)
 
 
 @st.cache_data(max_entries=1, show_spinner=False)
@@ -29,14 +29,14 @@ def _total() -> int:
     return total_parameters(pretrained())
 
 
-def _race(methods: list[str]) -> dict:
+def _race(methods: list[str], same_settings: bool) -> dict:
     """Every chosen method's cached run; a progress bar while the first visit trains them."""
     results, bar = {}, None
     for i, key in enumerate(methods):
         if bar is None:
             bar = st.progress(0.0, text="Training each method on the shared task (first visit only)…")
         bar.progress(i / len(methods), text=f"Training {METHODS[key].name}…")
-        results[key] = _race_one(key)
+        results[key] = _race_one(key, same_settings)
     if bar is not None:
         bar.empty()
     return results
@@ -64,24 +64,34 @@ chosen = st.multiselect("Methods to train and overlay", options=list(METHODS), d
 if not chosen:
     st.warning("Choose at least one method to see its loss curve.")
 else:
-    results = _race(chosen)
+    same = st.toggle("Same settings for all (one learning rate)", key="compare_same_settings",
+                     help="Off: each method at its own measured learning rate (the fair race). On: every "
+                          f"method at {compare.LR} — see which methods that rate does not suit.")
+    results = _race(chosen, same)
     sample = next(iter(results.values()))
     st.plotly_chart(race_figure({k: r.loss for k, r in results.items()},
                                 "Adapting a pretrained tiny BERT to a new task, every method"),
                     key="compare_race", width="stretch")
-    st.caption(compare.race_caption(len(sample.loss) - 1))
+    st.caption(compare.race_caption(len(sample.loss) - 1, same))
     st.plotly_chart(trainable_figure({k: r.trainable_without_head for k, r in results.items()}, _total()),
                     key="compare_trainable", width="stretch")
     st.dataframe([{"method": METHODS[k].name, "knobs": ", ".join(f"{a}={v}" for a, v in r.config.items()) or "—",
-                   "trainable (head excluded)": f"{r.trainable_without_head:,}",
+                   "learning rate": f"{r.lr:g}", "trainable (head excluded)": f"{r.trainable_without_head:,}",
                    "loss at start": f"{r.loss[0]:.3f}", "loss at end": f"{r.loss[-1]:.3f}"}
                   for k, r in results.items()], hide_index=True, key="compare_results",
                  height=ROW_HEIGHT * (len(results) + 1) + 3)
-    st.markdown(
-        "Read it as a demonstration, not a benchmark: at this size and with one learning rate for all, "
-        "the ranking says little about large models. It does show how fast each method can move a "
-        "pretrained model, and that one learning rate does not suit every method (LoRA+ gives B 16× it)."
-    )
+    if same:
+        st.markdown(
+            f"**Why this is unfair:** methods move their weights by very different amounts per step. At one "
+            f"rate ({compare.LR}) some barely move (a scaling vector starting at 1 needs large steps) while "
+            "others overshoot (LoRA+ gives B 16× the rate; full fine-tuning moves every weight). Switch the "
+            "toggle off to give each its own measured rate.")
+    else:
+        st.markdown(
+            "Each method runs at the learning rate that gave it the lowest final loss on this task (the "
+            "'learning rate' column). Read it as a demonstration, not a benchmark: at this size the "
+            "ranking says little about large models; it shows how fast each method can move a pretrained "
+            "model when given a suitable step.")
 
 st.header("Open a method")
 cols = st.columns(4)

@@ -2,12 +2,14 @@
 
 UI only. Training runs in ``peft_edu.lab.jobs`` background threads (one process-wide queue);
 this script submits and stops jobs, and an ``st.fragment(run_every=...)`` redraws their
-metrics. Every session owns a ``jobs.Owner``: when the session ends, its runs stop.
+metrics. Runs belong to the learner (``ui.lab.keep``): a refresh reattaches to runs still queued
+or training, and every ended run is kept in the store (curves, results, confusion, adapter).
 """
 import threading
 
 import streamlit as st
 
+from ui.lab import keep, url
 from ui.lab.data import builtin, choose_data
 from ui.lab.knobs import choose_method, method_label, render_knobs
 from ui.lab.live import REFRESH_S, active, render_live, session_jobs
@@ -19,7 +21,7 @@ from peft_edu.lab.run_config import HEAD_ONLY, METHOD_CHOICES, defaults
 
 MAX_KEPT = 10  # runs a session keeps (their trained models: the newest jobs.keep_models())
 state = st.session_state
-state.setdefault("lab_owner", jobs.Owner())  # dropped with the session -> its jobs stop
+keep.attach()  # the learner's jobs.Owner and live jobs, the same in every tab and after a refresh
 state.setdefault("lab_baseline_auto", True)  # measure the head-only baseline with the first run
 
 
@@ -61,11 +63,9 @@ def start_baseline() -> None:
 
 def baseline_accuracy(data_name: str) -> float | None:
     """Head-only test accuracy on this data: this session's own run, else the shared one."""
-    for job in reversed(session_jobs()):
-        view = job.view()
-        if view.cfg.method == HEAD_ONLY and view.result and view.result.test_accuracy is not None \
-                and state.get("lab_job_data", {}).get(job.id, ("",))[0] == data_name:
-            return view.result.test_accuracy
+    for run in reversed(keep.kept_runs()):
+        if run.method == HEAD_ONLY and run.data_name == data_name and run.result.get("test_accuracy") is not None:
+            return run.result["test_accuracy"]
     shared = shared_baseline()["job"]
     if data_name == BUILTIN_NAME and shared is not None and shared.view().status == "done":
         return shared.view().result.test_accuracy
@@ -76,7 +76,7 @@ def submit(cfg, data, label_text: str | None = None) -> None:
     name, train, test = data
     base, tokenizer = base_model(len(train.label_names))
     try:
-        job = jobs.submit(cfg, base, tokenizer, train, test, owner=state["lab_owner"], label_text=label_text)
+        job = keep.submit(cfg, data, base, tokenizer, label_text)
     except ValueError as err:  # an invalid setting: say which, start nothing
         st.error(f"This run cannot start: {err}", icon=":material/error:")
         return
@@ -108,8 +108,10 @@ with left:
     st.subheader("Data")
     data = choose_data()
     st.subheader("Recipe")
+    url.load_url()  # ?method=...&r=...: a shared link sets the recipe up
     method = choose_method()
     cfg = render_knobs(method)
+    url.save_url(cfg)
     busy = active([job.view() for job in session_jobs()])
     if st.button("Start", type="primary", key="lab_start", icon=":material/play_arrow:",
                  help="Queues a run with this recipe; it starts when a training slot is free."):
@@ -126,11 +128,11 @@ with left:
 
 with right:
     st.subheader("Training")
-    if not session_jobs():
+    if not session_jobs() and not keep.kept_runs():
         st.info("Choose a method and press **Start**. Runs are queued: the app trains "
                 f"{jobs.max_runs()} at a time for all its users.", icon=":material/info:")
     base = base_model(len(data[1].label_names))[0]
     live = st.fragment(run_every=REFRESH_S if busy else None)(render_live)
     live(base, lambda: baseline_accuracy(data[0]))
 
-render_finished(session_jobs(), base_model, state.get("lab_job_data", {}), baseline_accuracy)
+render_finished(keep.kept_runs(), base_model, baseline_accuracy)

@@ -5,19 +5,27 @@ Questions, grading, scores and exports come from ``peft_edu.quiz``; this script 
 """
 import streamlit as st
 
-from ui.quiz_widgets import learn_more, render_question
+from ui import learner, quiz_keep
+from ui.quiz_widgets import learn_more, read_response, render_question
 from ui.state import init_state
 from peft_edu.quiz import default_bank, results_csv, results_json, sample_quiz, topic_scores
 
 init_state()
+learner.current()  # the learner's kept quiz is in the session state from here on
 BANK = default_bank()
 LENGTHS = (5, 10, 15, 20, 30)
 state = st.session_state
 
 
 # --- callbacks (run before the script, so the sidebar progress is always current) ----------
+def _keep() -> None:
+    """The quiz as it stands now, kept for the learner (a refresh or the resume link finds it)."""
+    quiz_keep.save(learner.store(), learner.learner_id())
+
+
 def _mirror(widget_key: str, state_key: str) -> None:
     state[state_key] = state[widget_key]
+    _keep()
 
 
 def start_quiz() -> None:
@@ -25,24 +33,33 @@ def start_quiz() -> None:
     state["quiz_current"] = sample_quiz(BANK, state["quiz_topics"], n=state["quiz_length"])
     state["quiz_position"] = 0
     state["quiz_graded"] = {}
+    state["quiz_responses"] = {}
     state["quiz_finished"] = False
+    _keep()
 
 
 def next_question() -> None:
     state["quiz_position"] += 1
+    _keep()
 
 
 def finish_quiz() -> None:
     state["quiz_finished"] = True
+    _keep()
 
 
 def change_topics() -> None:
     state["quiz_current"] = None
+    _keep()
 
 
 def _store(index: int):
     def store(graded) -> None:
+        quiz = state["quiz_current"]
         state["quiz_graded"][index] = graded
+        response = read_response(graded.question, f"quiz_{quiz.seed}_{index}")
+        state["quiz_responses"][index] = {"response": response, "tries": graded.tries}
+        _keep()
     return store
 
 
@@ -71,7 +88,9 @@ def setup_view() -> None:
     st.caption(
         "Scoring: single choice — the one correct option; multiple select — all-or-nothing, "
         "exactly the correct options must be ticked; numeric — the exact number, or within "
-        "the tolerance the question states."
+        "the tolerance the question states, in any unit of the right kind (1,120 GB = 1.12 TB); "
+        "an answer that cannot be read is not graded, and a wrong number may be corrected once. "
+        "Options appear in a new order in every attempt."
     )
     st.button("Start quiz", type="primary", icon=":material/play_arrow:", on_click=start_quiz)
 
@@ -148,9 +167,11 @@ def downloads(answers, seed: int) -> None:
 
 
 st.title("Quiz")
+quiz_keep.load_url(LENGTHS)  # ?topics=...&n=...: a shared link sets the quiz up
 if state["quiz_current"] is None:
     setup_view()
 elif state["quiz_finished"]:
     results_view()
 else:
     question_view()
+quiz_keep.save_url()

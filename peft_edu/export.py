@@ -19,6 +19,8 @@
   LN tuning                 ``<norm>.ln_tuning_layers.weight`` / ``.bias`` (d,) (peft's LN_TUNING)
   LoKr                      ``<module>.lokr_w1`` C (u1, v1) or ``.lokr_w1_a`` / ``_b``, and
                             ``.lokr_w2`` D (u2, v2) or ``.lokr_w2_a`` (u2, r) / ``.lokr_w2_b`` (r, v2)
+  OFT                       ``<module>.oft_R.weight`` (n or 1, b(b−1)/2): −S's upper entries
+                            (peft's exact Cayley is (I − Q)(I + Q)⁻¹), ``use_cayley_neumann`` false
   prompt / prefix tuning    ``prompt_embeddings``: P (n, d); prefix: (n, L·2·d), per token
                             [layer 0 keys, layer 0 values, layer 1 keys, ...]
   classifier head           ``base_model.model.<head>.weight`` / ``.bias`` (prompt and prefix

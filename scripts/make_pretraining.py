@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from peft_edu.lessons import pretraining as P  # noqa: E402
 
-SWEEP = (2e-3, 5e-3, 1e-2)  # peak learning rates tried for every run
+SWEEP = (2e-3, 5e-3, 1e-2, 2e-2, 4e-2)  # peak learning rates tried for every run
 
 
 def summary(exp: P.Experiment) -> None:

@@ -5,6 +5,7 @@ live-server helpers in tests/server.py; test modules import from those, never fr
 """
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# the app's store (peft_edu/store): a throwaway data folder, never the repo's data/
+os.environ.setdefault("PEFT_LAB_DATA", tempfile.mkdtemp(prefix="peft-lab-test-data-"))
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 os.chdir(ROOT)  # AppTest and asset paths are relative to the repo root

@@ -34,3 +34,15 @@ def test_compare_page_no_method_chosen_warns():
     assert len(at.get("plotly_chart")) == 0
     at.multiselect(key="compare_methods").set_value(["lora", "ia3"]).run()
     assert len(at.dataframe[1].value) == 2
+
+
+def test_same_settings_switch_runs_every_method_at_one_rate():
+    at = _page()
+    own = at.dataframe[1].value
+    assert "Not equal: the learning rate" in " ".join(c.value for c in at.caption)
+    at.toggle(key="compare_same_settings").set_value(True).run()
+    assert not at.exception, at.exception
+    same = at.dataframe[1].value
+    assert set(same["learning rate"]) == {"0.03"}
+    assert "Why this is unfair" in " ".join(m.value for m in at.markdown)
+    assert list(own["method"]) == list(same["method"])

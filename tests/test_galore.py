@@ -139,7 +139,7 @@ def test_works_on_any_model_with_linear_layers():
     for _ in range(20):
         opt.zero_grad()
         loss = nn.functional.mse_loss(net(x), y)
-        first = first if first is not None else float(loss)
+        first = first if first is not None else float(loss.detach())
         loss.backward()
         opt.step()
     assert float(loss) < first
@@ -201,3 +201,16 @@ def test_lesson_projector_refreshes_every_T_steps_and_saves_state():
     assert sum(jumps) > 0  # a fresh P catches more of the gradient than the stale one
     assert run.moments < run.adam_moments and run.big_galore < run.big_adam / 20
     assert run.loss[-1] < run.loss[0]
+
+
+def test_calculator_counts_the_targets_as_trained_and_their_state_as_projected():
+    from peft_edu.sizing.config import CalcConfig
+    from peft_edu.sizing.estimate import estimate_method
+
+    config = CalcConfig(model="Llama-2-7B", targets=("q", "v"), r=8)
+    e = estimate_method(config, "galore")
+    assert e.counts["trainable_without_head"] == 32 * 2 * 4096 * 4096  # every q and v weight trains
+    projected = 32 * 2 * (2 * 4096 * 8 + 8 * 4096)  # (4096, 4096): 2·m·r moments + r·n projector
+    master = e.counts["trainable"] * 4  # bf16 mixed precision: an fp32 master copy
+    assert e.memory.optimizer == pytest.approx(4 * (2 * (e.counts["trainable"] - 32 * 2 * 4096 * 4096) + projected)
+                                               + master)

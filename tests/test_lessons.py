@@ -250,3 +250,13 @@ def test_rslora_keeps_the_update_from_shrinking_with_rank():
     assert runs["lora", high].update_norm < 0.5 * runs["lora", low].update_norm
     assert runs["rslora", high].update_norm >= runs["rslora", low].update_norm
     assert runs["rslora", high].loss[-1] < 0.2 * runs["lora", high].loss[-1]
+
+
+def test_each_method_races_at_its_measured_rate():
+    """Every method's own race rate (LESSON.race_lr) is one of the rates tried and does at least as
+    well as the shared rate — measured again here, so a rate that went stale fails."""
+    for m in peft_edu.METHODS:
+        own = compare.own_lr(m)
+        assert own in compare.RACE_LRS, m
+        if own != compare.LR:
+            assert compare.race_one(m).loss[-1] <= compare.race_one(m, lr=compare.LR).loss[-1] + 1e-9, m

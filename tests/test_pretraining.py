@@ -128,3 +128,19 @@ def test_the_lesson_renders(stored):
     assert not at.exception, at.exception
     assert len(at.get("plotly_chart")) == 4
     assert "Why LoRA is not used for pre-training" in at.subheader[0].value
+
+
+def test_relora_and_galore_lessons_show_their_finding(stored):
+    from streamlit.testing.v1 import AppTest
+
+    def page() -> None:
+        from ui.lessons.pretraining import galore_summary, relora_summary
+
+        relora_summary()
+        galore_summary()
+
+    at = AppTest.from_function(page, default_timeout=120).run()
+    assert not at.exception, at.exception
+    text = " ".join(m.value for m in at.markdown)
+    assert f"its rank reaches **{max(stored.run(P.RELORA).ranks().values())}**" in text
+    assert "**GaLore** trains every weight" in text and len(at.dataframe) == 2

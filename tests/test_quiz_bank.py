@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ GENERAL = ("when_to_finetune", "peft_basics", "training_memory", "multi_gpu")
 
 
 def test_bank_size_and_coverage():
-    assert len(BANK.questions) >= 60
+    assert len(BANK.questions) >= 150  # issue 17: all methods and pages
     for key in METHODS:
         static = [q for q in BANK.questions if q.topic == key]
         assert len(static) >= 4, f"{key} has only {len(static)} static questions"
@@ -37,6 +38,42 @@ def test_bank_size_and_coverage():
 def test_all_three_kinds_and_all_difficulties_present():
     assert {q.kind for q in BANK.questions} == {"single", "multi", "numeric"}
     assert {q.difficulty for q in BANK.questions} == {"easy", "medium", "hard"}
+
+
+def _single_choice_questions() -> list:
+    """Every single-choice question a learner can meet: the static ones and a draw of each
+    template (templates are numeric today; a single-choice template would count here too)."""
+    rng = random.Random(0)
+    drawn = [generate(t, rng) for t in BANK.templates]
+    return [q for q in (*BANK.questions, *drawn) if q.kind == "single"]
+
+
+def length_giveaway(questions) -> tuple[float, float]:
+    """Shares of questions whose correct option is the longest / the shortest (ties count)."""
+    longest = shortest = 0
+    for q in questions:
+        lengths = [len(o) for o in q.options]
+        mine = lengths[next(iter(q.correct))]
+        longest += mine == max(lengths)
+        shortest += mine == min(lengths)
+    return longest / len(questions), shortest / len(questions)
+
+
+def test_option_length_gives_nothing_away():
+    """A learner who always picks the longest (or the shortest) option must not pass: over
+    the whole bank the correct option is the longest in at most 35 % of the single-choice
+    questions, and the shortest in at most 35 % (issue 17)."""
+    questions = _single_choice_questions()
+    longest, shortest = length_giveaway(questions)
+    assert len(questions) >= 50
+    assert longest <= 0.35, f"the correct option is the longest in {longest:.0%} of single-choice questions"
+    assert shortest <= 0.35, f"the correct option is the shortest in {shortest:.0%} of single-choice questions"
+
+
+def test_the_length_check_sees_a_giveaway():
+    q = next(q for q in BANK.questions if q.kind == "single")
+    padded = replace(q, options=tuple(o + " (padded)" * (i in q.correct) * 40 for i, o in enumerate(q.options)))
+    assert length_giveaway([padded] * 3) == (1.0, 0.0)
 
 
 def test_choice_questions_well_formed():

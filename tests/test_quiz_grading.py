@@ -9,7 +9,8 @@ from dataclasses import replace
 import pytest
 
 from peft_edu.quiz import (
-    Question, default_bank, grade, parse_number, record_progress, results_csv, results_json,
+    NUMERIC_TRIES, Question, default_bank, grade, numeric_problem, option_feedback, option_order,
+    parse_number, read_number, record_progress, results_csv, results_json, retry_allowed,
     sample_quiz, topic_scores,
 )
 
@@ -65,6 +66,96 @@ def test_numeric_unreadable_input_explains_why():
     assert not g.correct and "could not read" in g.note
     assert grade(EXACT, "").note == "no answer given"
     assert parse_number("nan") is None and parse_number("inf") is None and parse_number(True) is None
+
+
+# --- numbers with units and notations (issue 17) -------------------------------------------
+MEMORY = replace(EXACT, id="gb", answer=1120.0, unit="GB", tolerance=0.0)
+COUNT = replace(EXACT, id="c", answer=8000, unit="parameters")
+
+
+@pytest.mark.parametrize("text", ["1,120 GB", "1.12 TB", "1120", "1.12e3 GB", "1 120 GB", "1120GB",
+                                  "1.12 × 10^3 GB", "~1,120 GB", "about 1120 gb", "1.12k GB",
+                                  "1,120,000,000,000 bytes", "1,120,000 MB"])
+def test_numeric_memory_answers_in_any_unit(text):
+    g = grade(MEMORY, text)
+    assert g.correct and not g.note, (text, g)
+    assert g.given == "1,120 GB"  # shown in the question's unit
+
+
+@pytest.mark.parametrize("text, value", [("16k", 16_000), ("16 K", 16_000), ("8,000 parameters", 8000),
+                                         ("3.5M", 3_500_000), ("3.5 million", 3_500_000), ("7B", 7e9),
+                                         ("8000 params", 8000), ("294.912k", 294_912), ("0.3M", 300_000)])
+def test_numeric_count_notations(text, value):
+    assert read_number(text, "parameters").value == value
+
+
+def test_numeric_unit_conversions_are_exact():
+    assert read_number("16 GiB", "GB").value == 16 * 2**30 / 1e9
+    assert read_number("14,680,064 bytes", "MB").value == 14.680064
+    assert read_number("25 %", "%").value == 25 and read_number("4x", "(factor)").value == 4
+    assert grade(replace(EXACT, answer=294912), "294.912k").correct  # no float noise from 294.912 × 1000
+
+
+@pytest.mark.parametrize("text, unit, message", [
+    ("lots", "GB", "could not read"),
+    ("1,12 TB", "GB", "use a point for decimals"),
+    ("16 GB", "parameters", "is a memory size, but this question asks for parameters"),
+    ("1120 parameters", "GB", "is a count, but this question asks for GB"),
+    ("8,000 tokens", "parameters", "counts tokens"),
+    ("1.12k", "GB", "write the unit"),
+    ("12 apples", "GB", "could not read"),
+    ("5 GB", "%", "is a memory size"),
+    ("", "GB", "no answer given"),
+])
+def test_unreadable_or_wrong_unit_is_refused_with_a_reason(text, unit, message):
+    q = replace(MEMORY, unit=unit)
+    reading = read_number(text, unit)
+    assert reading.value is None and message in reading.problem
+    assert numeric_problem(q, text) == reading.problem  # the UI refuses it and grades nothing
+    assert not grade(q, text).correct and message in grade(q, text).note
+
+
+def test_readable_answers_have_no_problem():
+    assert numeric_problem(MEMORY, "1.12 TB") == "" and numeric_problem(MEMORY, "1 GB") == ""
+    assert numeric_problem(SINGLE, 1) == ""
+
+
+def test_one_retry_after_a_numeric_slip():
+    first = grade(MEMORY, "112 GB")
+    assert not first.correct and first.tries == 1 and retry_allowed(first)
+    second = grade(MEMORY, "1.12 TB", tries=2)
+    assert second.correct and second.tries == 2
+    again_wrong = grade(MEMORY, "11.2 GB", tries=NUMERIC_TRIES)
+    assert not again_wrong.correct and not retry_allowed(again_wrong)  # then it locks
+    assert not retry_allowed(grade(MEMORY, "1120"))  # right: nothing to retry
+    assert not retry_allowed(grade(MEMORY, "lots"))  # unreadable: refused, not a slip
+    assert not retry_allowed(grade(SINGLE, 0))  # choice questions never get a second try
+
+
+# --- option order per attempt, and per-option feedback ---------------------------------------
+def test_option_order_is_a_stable_shuffle_per_attempt():
+    q = next(q for q in BANK.questions if q.kind == "single")
+    assert option_order(q, 7) == option_order(q, 7)  # a rerun shows the same order
+    orders = {option_order(q, seed) for seed in range(40)}
+    assert len(orders) > 5 and all(sorted(o) == list(range(len(q.options))) for o in orders)
+    firsts = {option_order(q, seed)[0] for seed in range(40)}
+    assert q.correct <= firsts and len(firsts) > 1  # the right answer is not always first
+
+
+def test_grading_uses_the_banks_indices():
+    """sample_quiz keeps the bank's options; the shuffle is only how the UI shows them."""
+    originals = {q.id: q for q in BANK.questions}
+    quiz = sample_quiz(BANK, n=40, seed=5)
+    for q in quiz.questions:
+        if q.kind != "numeric" and q.id in originals:
+            assert q.options == originals[q.id].options and q.correct == originals[q.id].correct
+            assert grade(q, sorted(q.correct) if q.kind == "multi" else min(q.correct)).correct
+
+
+def test_multi_select_feedback_marks_each_option():
+    g = grade(MULTI, [0, 1])
+    assert g.chosen == (0, 1)
+    assert option_feedback(g) == [(0, True, True), (1, False, True), (2, True, False)]
 
 
 def test_shuffled_options_keep_the_right_answer():

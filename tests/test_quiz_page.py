@@ -23,6 +23,10 @@ def _answer(at: AppTest, q, prefix: str, right: bool) -> None:
         at.text_input(key=f"{prefix}_numeric").input(f"{value:,}")
     at.run()
     at.button(key=f"{prefix}_check").click().run()
+    if q.kind == "numeric" and not right:  # a numeric slip: one more try, then it locks
+        assert any("try once more" in w.value for w in at.warning), [w.value for w in at.warning]
+        at.text_input(key=f"{prefix}_numeric").input(f"{q.answer * 5 + 2:,}").run()
+        at.button(key=f"{prefix}_check").click().run()
 
 
 def _button(at: AppTest, label: str):
@@ -118,3 +122,91 @@ def test_method_quiz_unknown_key_is_a_clear_error():
     at = AppTest.from_function(_method_quiz_app, args=(("lorra",),), default_timeout=60).run()
     assert not at.exception
     assert "choose one of: full, lora" in at.error[0].value
+
+
+# --- issue 17: shuffled options, numeric units and slips, per-option marks, no self-links ----
+def _one_question_app(qid: str, here: str) -> None:
+    import streamlit as st
+
+    from peft_edu.quiz import default_bank
+    from ui.quiz_widgets import render_question
+    from ui.state import init_state
+
+    init_state()
+    q = next(q for q in default_bank().questions if q.id == qid)
+
+    def store(g) -> None:
+        st.session_state["one_graded"] = g
+
+    render_question(q, "one_7", st.session_state.get("one_graded"), store, here=here)
+
+
+def _one(qid: str, here: str = "") -> AppTest:
+    at = AppTest.from_function(_one_question_app, args=(qid, here), default_timeout=60).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _bank_question(qid: str):
+    from peft_edu.quiz import default_bank
+    return next(q for q in default_bank().questions if q.id == qid)
+
+
+def test_options_are_shuffled_once_per_attempt_and_graded_by_bank_index():
+    from peft_edu.quiz import option_order
+
+    q = _bank_question("lora-b-zero")
+    at = _one(q.id)
+    shown = list(at.radio(key="one_7_single").options)
+    assert shown == [q.options[j] for j in option_order(q, "one_7")]
+    assert at.session_state["quiz_orders"]["one_7"] == option_order(q, "one_7")
+    at.run()
+    assert list(at.radio(key="one_7_single").options) == shown  # a rerun does not reshuffle
+    at.radio(key="one_7_single").set_value(min(q.correct)).run()
+    at.button(key="one_7_check").click().run()
+    assert at.session_state["one_graded"].correct
+    assert any("Correct." in s.value for s in at.success)
+
+
+def test_numeric_answer_with_units_unreadable_refused_and_one_slip():
+    q = _bank_question("mem-16bit-weights")  # 26 GB
+    at = _one(q.id)
+    box = at.text_input(key="one_7_numeric")
+    box.input("twenty-six").run()
+    at.button(key="one_7_check").click().run()
+    assert "one_graded" not in at.session_state and any("Not graded" in w.value for w in at.warning)
+    at.text_input(key="one_7_numeric").input("26 parameters").run()
+    at.button(key="one_7_check").click().run()
+    assert "one_graded" not in at.session_state and any("asks for GB" in w.value for w in at.warning)
+    at.text_input(key="one_7_numeric").input("2.6 GB").run()  # a slip: wrong, but readable
+    at.button(key="one_7_check").click().run()
+    assert "one_graded" not in at.session_state and any("try once more" in w.value for w in at.warning)
+    at.text_input(key="one_7_numeric").input("0.026 TB").run()
+    at.button(key="one_7_check").click().run()
+    graded = at.session_state["one_graded"]
+    assert graded.correct and graded.tries == 2
+    assert any("Correct (on the second try)." in s.value for s in at.success)
+
+
+def test_multi_select_feedback_marks_every_option():
+    q = _bank_question("decide-signs")
+    at = _one(q.id)
+    at.checkbox(key=f"one_7_opt{min(q.correct)}").check().run()  # one of two right ones only
+    at.button(key="one_7_check").click().run()
+    marks = next(m.value for m in at.markdown if "✓" in m.value)
+    for text in q.options:
+        assert text in marks
+    assert marks.count("✓") == len(q.correct) and marks.count("✗") == len(q.options) - len(q.correct)
+    assert "you missed it" in marks and "you ticked it" in marks
+
+
+def test_learn_more_never_links_to_the_page_it_is_on():
+    q = _bank_question("lora-b-zero")
+    wrong = next(j for j in range(len(q.options)) if j not in q.correct)
+    for here, linked in (("lora", False), ("quiz", True)):
+        at = _one(q.id, here)
+        at.radio(key="one_7_single").set_value(wrong).run()
+        at.button(key="one_7_check").click().run()
+        links = [e.proto.label for e in at.get("page_link")] + [c.value for c in at.caption]
+        assert any("Learn more: LoRA" in t for t in links) is linked, links
+        assert any("This page teaches it" in t for t in links) is not linked

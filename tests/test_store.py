@@ -12,14 +12,7 @@ from sqlalchemy import inspect, text, update
 from peft_edu.store import CODE, StoreError, open_store, runs, teacher
 from peft_edu.store.schema import runs as runs_table
 from peft_edu.store.store import ALPHABET, code_hash
-from tests.pg import fresh_database, postgres_server  # noqa: F401  (a fixture)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'lab.sqlite3'}"
-    return fresh_database(request.getfixturevalue("postgres_server"))
+from tests.stores import postgres_server, store_url  # noqa: F401  (fixtures)
 
 
 @pytest.fixture

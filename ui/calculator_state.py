@@ -66,8 +66,7 @@ def save(config: CalcConfig) -> None:
     """Remember the configuration on screen and write it into the URL (after the widgets)."""
     st.session_state[P + "config"] = config
     query = to_query(config)
-    if st.query_params.to_dict() != query:
-        st.query_params.from_dict(query)
+    url_state.write_query(query)
     st.session_state[P + "last_query"] = query
 
 

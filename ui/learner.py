@@ -109,6 +109,9 @@ def _delete() -> None:
     jobs = sys.modules.get("peft_edu.lab.jobs")  # loaded only if the lab ran in this process
     if jobs is not None:
         jobs.stop_owner(gone.id, forget=True)
+    lab = sys.modules.get("ui.lab.keep")
+    if lab is not None:
+        lab.drop(gone.id)
     store().delete_learner(gone.id)
     for key in [*DEFAULTS, "learner_name_w", "learner_delete_confirm"]:
         state.pop(key, None)

@@ -9,6 +9,7 @@ import streamlit as st
 from peft_edu import METHODS
 from ui.lessons import render_lesson
 from peft_edu.embeddings.train import runnable as search_offers
+from ui import url_state
 from ui.links import link
 from peft_edu.lessons.counts import page_counts
 from peft_edu.lessons.explainer import knob_of, layer_sources, page_run, rank_ceiling, uses_transformer
@@ -59,9 +60,17 @@ def _formula(spec) -> None:
     c2.markdown(f":blue[**Frozen:**] {spec.frozen}")
 
 
+def _size_from_url(key: str, state: str) -> None:
+    """``?size=16`` in a link the page did not write itself sets the slider (a teacher's link)."""
+    query = url_state.page_query()
+    if query and query != st.session_state.get(f"{state}_query") and str(query.get("size", "")).isdigit():
+        st.session_state[state] = int(query["size"])
+
+
 def _size_slider(key: str) -> int:
     knob = knob_of(key)
     state = f"method_{key}_size"
+    _size_from_url(key, state)
     st.session_state.setdefault(state, knob.default)
     if st.session_state[state] not in knob.options:  # stale or hand-edited value
         st.warning(f"{knob.label} {st.session_state[state]!r} is not available; showing {knob.default}.")
@@ -70,6 +79,8 @@ def _size_slider(key: str) -> int:
                  if knob.arg else f"{METHODS[key].name} has no size knob: the width changes the counts.")
     size = st.select_slider(knob.label, options=list(knob.options), key=state, help=help_text,
                             format_func=fmt_int)
+    url_state.write_query({"size": str(size)})
+    st.session_state[f"{state}_query"] = {"size": str(size)}
     ceiling = rank_ceiling(key)
     if ceiling is not None and size > ceiling:
         st.warning(f"r = {size} is larger than min(d_out, d_in) = {ceiling} of the layer trained below: "

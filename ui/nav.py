@@ -23,6 +23,7 @@ TOOL_PAGES = {  # url path -> (script in app_pages/, title, icon)
     "distributed": ("distributed.py", "From one GPU to many", ":material/hub:"),
 }
 QUIZ_PAGE = ("quiz.py", "Quiz", ":material/quiz:")
+TEACHER_PAGE = ("teacher.py", "Teacher: your class", ":material/school:")  # behind a password
 
 
 def home_page() -> st.Page:
@@ -47,6 +48,11 @@ def quiz_page() -> st.Page:
     return st.Page(PAGES_DIR / script, title=title, icon=icon, url_path="quiz")
 
 
+def teacher_page() -> st.Page:
+    script, title, icon = TEACHER_PAGE
+    return st.Page(PAGES_DIR / script, title=title, icon=icon, url_path="teacher")
+
+
 def page(name: str) -> st.Page:
     """The page named ``name``: "home", "quiz", a tool page or a method key."""
     if name in METHODS:
@@ -55,6 +61,8 @@ def page(name: str) -> st.Page:
         return home_page()
     if name == "quiz":
         return quiz_page()
+    if name == "teacher":
+        return teacher_page()
     return tool_page(name)
 
 
@@ -62,11 +70,11 @@ def title(name: str) -> str:
     """The sidebar title of the page named ``name``."""
     if name in METHODS:
         return METHODS[name].name
-    return {"home": "Home", "quiz": QUIZ_PAGE[1]}.get(name) or TOOL_PAGES[name][1]
+    return {"home": "Home", "quiz": QUIZ_PAGE[1], "teacher": TEACHER_PAGE[1]}.get(name) or TOOL_PAGES[name][1]
 
 
 def navigation_sections(method_renderer: Callable[[str], Callable[[], None]]) -> dict[str, list[st.Page]]:
-    """The app's sidebar: Start, Methods (from the registry), Tools, Quiz.
+    """The app's sidebar: Start, Methods (from the registry), Tools, Quiz, Teacher.
 
     ``method_renderer(key)`` returns the function that draws the page of method ``key``."""
     return {
@@ -74,4 +82,5 @@ def navigation_sections(method_renderer: Callable[[str], Callable[[], None]]) ->
         "Methods": [method_page(key, method_renderer(key)) for key in METHODS],
         "Tools": [tool_page(name) for name in TOOL_PAGES],
         "Quiz": [quiz_page()],
+        "Teacher": [teacher_page()],
     }

@@ -3,6 +3,7 @@
 A quiz is rebuilt from its seed (``sample_quiz`` is deterministic), its answers are graded
 again from the stored responses, and their widgets show them again. A quiz whose questions
 changed since (a new bank) is dropped rather than graded against other questions.
+The topics and the length are also in the page's URL (``load_url``/``save_url``).
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import streamlit as st
 
 from peft_edu.quiz import default_bank, grade, sample_quiz
 from peft_edu.store import Store
+from ui import url_state
 
 KEY = "quiz"  # the kept document's key
 state = st.session_state
@@ -57,6 +59,31 @@ def restore(store: Store, learner_id: str) -> None:
     responses = {int(i): r for i, r in running["responses"].items()}
     state["quiz_current"], state["quiz_position"] = quiz, running["position"]
     state["quiz_finished"], state["quiz_responses"] = running["finished"], responses
-    state["quiz_graded"] = {i: grade(quiz.questions[i], r) for i, r in responses.items()}
+    state["quiz_graded"] = {i: grade(quiz.questions[i], r["response"], tries=r["tries"])
+                            for i, r in responses.items()}
     for i, r in responses.items():
-        state.update(_widget_keys(quiz.questions[i], f"quiz_{quiz.seed}_{i}", r))
+        state.update(_widget_keys(quiz.questions[i], f"quiz_{quiz.seed}_{i}", r["response"]))
+
+
+# --- the quiz's settings in its URL (?topics=lora,qlora&n=5): a teacher's link sets them up ---
+def load_url(lengths: tuple[int, ...]) -> None:
+    """Topics and length from a URL the page did not write itself (before the widgets render)."""
+    query = url_state.page_query()
+    if not query or query == state.get("quiz_last_query"):
+        return
+    bank = default_bank()
+    if "topics" in query:
+        state["quiz_topics"] = [t for t in str(query["topics"]).split(",") if t in bank.topics]
+        state["quiz_topics_w"] = state["quiz_topics"]
+    n = str(query.get("n", ""))
+    if n.isdigit() and int(n) in lengths:
+        state["quiz_length"] = state["quiz_length_w"] = int(n)
+
+
+def save_url() -> None:
+    """The chosen topics and length into the URL (after the widgets render)."""
+    query = {"n": str(state["quiz_length"])}
+    if state["quiz_topics"]:
+        query["topics"] = ",".join(state["quiz_topics"])
+    url_state.write_query(query)
+    state["quiz_last_query"] = query

@@ -14,23 +14,29 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import nav
+from ui import learner, nav
 from ui.links import link
 from ui.state import init_state
 from peft_edu import METHODS
-from peft_edu.quiz import Graded, Question, default_bank, grade, record_progress, sample_quiz
+from peft_edu.quiz import (Graded, Question, default_bank, grade, numeric_problem, option_feedback,
+                           option_order, record_progress, retry_allowed, sample_quiz)
 
 METHOD_QUIZ_LENGTH = 3
 DIFFICULTY_BADGE = {"easy": "green", "medium": "orange", "hard": "red"}
 KIND_HINT = {
     "single": "Choose one answer.",
     "multi": "Select all that apply. Counted as correct only if you tick exactly the right ones.",
-    "numeric": "Type a number; thousands separators (12,345) are fine.",
+    "numeric": "Type a number; units and notations such as 1,120 GB, 1.12 TB, 1.12e3, 16k or 3.5M "
+               "are fine. A wrong number may be corrected once.",
 }
 
 
-def learn_more(name: str) -> None:
-    """A link to the page that teaches ``name`` (a method key, a tool page or "home")."""
+def learn_more(name: str, here: str = "") -> None:
+    """A link to the page that teaches ``name`` (a method key, a tool page or "home"); on
+    that page itself (``here``) a pointer to the lesson above instead of a link to itself."""
+    if name == here:
+        st.caption(":material/school: This page teaches it: see the lesson above.")
+        return
     link(name, f"Learn more: {nav.title(name)}", ":material/school:")
 
 
@@ -62,40 +68,75 @@ def check_answer(q: Question, prefix: str, store: Callable[[Graded], None]) -> N
     if notice:
         st.session_state["quiz_notice"][prefix] = notice
         return
+    refusal = numeric_problem(q, response)
+    if refusal:  # unreadable, or a unit of the wrong kind: not graded, the learner rewrites it
+        st.session_state["quiz_notice"][prefix] = f"Not graded: {refusal}."
+        return
     st.session_state["quiz_notice"].pop(prefix, None)
-    graded = grade(q, response)
+    slips = st.session_state["quiz_slips"]
+    graded = grade(q, response, tries=2 if prefix in slips else 1)
+    if retry_allowed(graded):  # a numeric slip: one more try before the answer locks
+        slips[prefix] = graded.given
+        st.session_state["quiz_notice"][prefix] = (
+            f"Not quite: {graded.given} is not the answer. Check the arithmetic and the unit, "
+            "then try once more.")
+        return
+    learner.record_answer(graded, "quiz" if prefix.startswith("quiz_") else f"method:{q.topic}")  # kept first
     store(graded)
     st.session_state["quiz_progress"] = record_progress(st.session_state["quiz_progress"], graded)
 
 
+def shown_order(q: Question, prefix: str) -> tuple[int, ...]:
+    """This attempt's option order (bank indices), drawn once per widget prefix and kept in
+    the session state, so a rerun does not reshuffle; the prefix holds the attempt's seed."""
+    return st.session_state["quiz_orders"].setdefault(prefix, option_order(q, prefix))
+
+
 def _answer_widget(q: Question, prefix: str, locked: bool) -> None:
-    if q.kind == "single":
-        st.radio("Your answer", range(len(q.options)), format_func=lambda j: q.options[j],
+    if q.kind == "single":  # the values are the bank's indices: grading never sees the shuffle
+        st.radio("Your answer", shown_order(q, prefix), format_func=lambda j: q.options[j],
                  index=None, key=f"{prefix}_single", disabled=locked)
     elif q.kind == "multi":
-        for j, text in enumerate(q.options):
-            st.checkbox(text, key=f"{prefix}_opt{j}", disabled=locked)
+        for j in shown_order(q, prefix):
+            st.checkbox(q.options[j], key=f"{prefix}_opt{j}", disabled=locked)
     else:
         unit = f" ({q.unit})" if q.unit else ""
         st.text_input(f"Your answer{unit}", key=f"{prefix}_numeric", disabled=locked,
                       placeholder="e.g. 12,345")
 
 
-def show_feedback(g: Graded) -> None:
+def option_marks(g: Graded, order) -> str:
+    """Multiple select: each option marked ✓ (a correct option) or ✗ (a wrong one), with what
+    the learner did with it, in the order the options were shown."""
+    marks = {i: (right, ticked) for i, right, ticked in option_feedback(g)}
+    lines = []
+    for i in order:
+        right, ticked = marks[i]
+        verdict = ("you ticked it" if ticked else "you missed it") if right else \
+            ("you ticked it, wrongly" if ticked else "rightly left unticked")
+        lines.append(f"- {':green[✓]' if right else ':red[✗]'} {g.question.options[i]} — *{verdict}*")
+    return "\n".join(lines)
+
+
+def show_feedback(g: Graded, order=(), here: str = "") -> None:
     """Right or wrong, the correct answer, the explanation and where to read more."""
+    tries = " (on the second try)" if g.tries > 1 else ""
+    if g.question.kind == "multi":
+        st.markdown(option_marks(g, order or range(len(g.question.options))))
     if g.correct:
-        st.success(f"**Correct.** {g.question.explanation}", icon=":material/check_circle:")
+        st.success(f"**Correct{tries}.** {g.question.explanation}", icon=":material/check_circle:")
         return
-    given = f"You answered: {g.given}. " if g.given else ""
+    given = f"You answered{tries}: {g.given}. " if g.given else ""
     note = f" ({g.note})" if g.note else ""
     st.error(f"**Not quite.**{note} {given}The answer is: **{g.expected}**", icon=":material/cancel:")
     st.info(g.question.explanation, icon=":material/lightbulb:")
-    learn_more(g.question.page)
+    learn_more(g.question.page, here)
 
 
 def render_question(q: Question, prefix: str, graded: Graded | None,
-                    store: Callable[[Graded], None], heading: str = "") -> None:
-    """One question: prompt, answer widget, Check button; feedback once it is graded."""
+                    store: Callable[[Graded], None], heading: str = "", here: str = "") -> None:
+    """One question: prompt, answer widget, Check button; feedback once it is graded.
+    ``here`` names the page it is drawn on, so "learn more" never links to that page."""
     title = default_bank().topics[q.topic]
     st.markdown(f"{heading}:{DIFFICULTY_BADGE[q.difficulty]}-badge[{q.difficulty}] "
                 f":gray-badge[{title}]")
@@ -109,7 +150,7 @@ def render_question(q: Question, prefix: str, graded: Graded | None,
         if notice:
             st.warning(notice, icon=":material/info:")
     else:
-        show_feedback(graded)
+        show_feedback(graded, shown_order(q, prefix) if q.kind != "numeric" else (), here)
 
 
 # --- the short quiz at the end of a method page ------------------------------------------
@@ -138,7 +179,7 @@ def render_method_quiz(key: str) -> None:
                 st.session_state["quiz_sidebar_stale"] = True  # progress changed
             with st.container(border=True):
                 render_question(q, f"{key}_mq{quiz.seed}_{i}", graded.get(i), store,
-                                heading=f"**{i + 1}/{len(quiz.questions)}** ")
+                                heading=f"**{i + 1}/{len(quiz.questions)}** ", here=key)
         if len(graded) == len(quiz.questions):
             right = sum(g.correct for g in graded.values())
             st.markdown(f"**You got {right} of {len(graded)} right.**")
@@ -154,8 +195,9 @@ def render_method_quiz(key: str) -> None:
 
 # --- the sidebar ---------------------------------------------------------------------------
 def render_quiz_progress_sidebar() -> None:
-    """Per-topic quiz score of this session, drawn into the sidebar."""
+    """Per-topic quiz score of this learner (kept across sessions), drawn into the sidebar."""
     init_state()
+    learner.current()  # the kept progress is in the session state
     progress = st.session_state["quiz_progress"]
     bar = st.sidebar
     bar.markdown("**Quiz progress**")
@@ -165,7 +207,7 @@ def render_quiz_progress_sidebar() -> None:
     topics = default_bank().topics
     answered = sum(a for a, _ in progress.values())
     right = sum(c for _, c in progress.values())
-    bar.caption(f"{right} of {answered} correct this session")
+    bar.caption(f"{right} of {answered} correct so far")
     for topic in topics:
         if topic in progress:
             a, c = progress[topic]

@@ -16,15 +16,16 @@ DEFAULTS: dict[str, object] = {
     # --- method pages ---------------------------------------------------------------
     # --- calculator -----------------------------------------------------------------
     # --- live lab -------------------------------------------------------------------
-    # ("lab_owner", the session's jobs.Owner, is created by app_app_pages/lab.py on the first visit:
-    #  importing the jobs module here would load torch on every page.)
+    # ("lab_owner", the learner's jobs.Owner, and "lab_run_ids", job id -> kept run id, are set by
+    #  ui/lab/keep.attach on the lab page: importing the jobs module here would load torch everywhere.)
     "lab_baseline_auto": True,  # start the shared head-only baseline with the first built-in run
-    "lab_jobs": list,  # this session's jobs (peft_edu.lab.jobs.Job), oldest first
-    "lab_job_data": dict,  # job id -> (data name, train, test) for Try it and the confusion matrix
+    "lab_jobs": list,  # the learner's live jobs (peft_edu.lab.jobs.Job), oldest first (shared by its tabs)
+    "lab_job_data": dict,  # job id -> (data name, train, test), for Try it
     "lab_upload_cache": dict,  # upload digest -> parsed upload (or its problem)
-    "lab_seen_finished": set,  # job ids whose end already triggered a full rerun
-    "lab_adapter_zips": dict,  # job id -> zipped adapter bytes for the download button
-    "lab_confusions": dict,  # job id -> confusion matrix on the test split
+    "lab_last_query": None,  # the recipe this page last wrote into the URL (ui/lab/url.py)
+    "lab_seen_finished": set,  # kept run ids whose end already triggered a full rerun
+    # --- teacher (app_pages/teacher.py) ---------------------------------------------------
+    "teacher_ok": False,  # the teacher password was given in this session
     # --- quiz -----------------------------------------------------------------------
     # callables (list, dict) give every session its own fresh container
     "quiz_topics": list,  # topics chosen on the Quiz page (empty = all topics)
@@ -32,11 +33,14 @@ DEFAULTS: dict[str, object] = {
     "quiz_current": None,  # the running peft_edu.quiz.Quiz, None before a quiz starts
     "quiz_position": 0,  # index of the question on screen
     "quiz_graded": dict,  # question index -> peft_edu.quiz.Graded, for the running quiz
-    "quiz_responses": dict,  # question index -> the learner's raw response (kept, regraded on resume)
+    "quiz_responses": dict,  # question index -> {"response", "tries"}: kept, regraded on resume
     "quiz_finished": False,  # True once the learner asked for the score
     "quiz_progress": dict,  # topic -> [answered, correct] this session (sidebar)
     "quiz_method_runs": dict,  # method key -> {"quiz": Quiz, "graded": {index: Graded}}
+    "quiz_last_query": None,  # the quiz settings this page last wrote into the URL
     "quiz_notice": dict,  # widget prefix -> a one-off message ("choose an answer first")
+    "quiz_orders": dict,  # widget prefix -> the option order shown in that attempt (bank indices)
+    "quiz_slips": dict,  # widget prefix -> the first, wrong numeric answer (one retry is allowed)
 }
 
 

@@ -15,6 +15,9 @@ of ``base``) and appends a ``StepMetrics`` per step to ``job.metrics``. A page r
   limits through ``submit_task(task, cfg, owner=...)``: ``task(on_metrics, should_stop,
   on_start)`` does the work in the job's thread and returns a result with ``status`` and
   ``message``; each metrics record it reports needs ``step``, ``steps`` and ``eta_s``.
+- ``on_done(job)``, when given, runs in the job's thread once the job has ended (done, stopped,
+  failed or cancelled), while its model is still held and before ``job.wait()`` returns: the
+  lab keeps the run's results there. Its failure never fails the job (``job.save_problem``).
 - Owners: pass an ``Owner`` kept in the session's state. When the session ends and the
   owner is garbage-collected, its jobs stop and leave the registry; ``stop_owner(owner_id)``
   and ``stop_orphans(alive_ids)`` do the same explicitly.
@@ -71,7 +74,7 @@ class JobView:
 class Job:
     """One training run in its own thread. Create with ``submit``."""
 
-    def __init__(self, cfg, data: tuple, owner_id: str, label_text: str, task=None) -> None:
+    def __init__(self, cfg, data: tuple, owner_id: str, label_text: str, task=None, on_done=None) -> None:
         self.id = f"job-{next(_IDS)}"
         self.owner, self.cfg, self.label = owner_id, cfg, label_text
         self.status, self.message = QUEUED, ""
@@ -83,6 +86,8 @@ class Job:
         self.created = time.time()
         self._data = data  # (base, tokenizer, train_set, test_set, device)
         self._task = task  # submit_task's work, or None for the lab's train()
+        self._on_done = on_done  # called once in this thread when the job has ended
+        self.save_problem = ""  # why on_done failed, if it did
         self._stop = threading.Event()
         self._finished = threading.Event()
         self._thread = threading.Thread(target=self._run, name=self.id, daemon=True)
@@ -126,15 +131,27 @@ class Job:
             try:
                 self.status = RUNNING
                 self._train()
+                self._ended()  # still holding the slot: the saving work counts as the run's
             finally:
                 _release(self)
         except Exception as err:  # noqa: BLE001 - a failed run must never kill the app
             self.status, self.message = "failed", f"The run failed: {type(err).__name__}: {err}"
         finally:
+            self._ended()
             self._data = self._task = None  # let go of the base model reference
             self._finished.set()
             release_old_models(self.owner)
             give_back_memory()
+
+    def _ended(self) -> None:
+        """Call ``on_done`` once, whatever the job ended in."""
+        hook, self._on_done = self._on_done, None
+        if hook is None:
+            return
+        try:
+            hook(self)
+        except Exception as err:  # noqa: BLE001 - keeping the results must not fail the run
+            self.save_problem = f"{type(err).__name__}: {err}"
 
     def _started(self, trainable: int, total: int, device: str) -> None:
         self.trainable, self.total, self.device = trainable, total, device
@@ -223,11 +240,11 @@ def _release(job: Job) -> None:
 
 # ---------------------------------------------------------------- public API
 def submit(cfg: RunConfig, base, tokenizer, train_set, test_set, *, owner: Owner | str = "",
-           label_text: str | None = None, device: torch.device | str | None = None) -> Job:
+           label_text: str | None = None, device: torch.device | str | None = None, on_done=None) -> Job:
     """Queue a run and start its thread; returns at once. ``base`` is copied, never changed."""
     cfg.check()  # a bad config fails here, in the page, with a clear ValueError
     job = Job(cfg, (base, tokenizer, train_set, test_set, device), _owner_id(owner),
-              label_text or default_label(cfg))
+              label_text or default_label(cfg), on_done=on_done)
     return _enqueue(job, owner)
 
 

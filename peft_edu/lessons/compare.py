@@ -16,6 +16,7 @@ import peft_edu
 from peft_edu.lessons.core import Run, one_thread
 from peft_edu.lessons.train import fit, method_adam, method_after_step
 from peft_edu.lessons.transformer import LR, TASK_B, TinyBert, ce_on, lesson_model, pretrained, task_batch
+from peft_edu.methods import protocol
 from peft_edu.registry import METHODS
 
 STEPS = 30  # optimizer steps per method: twelve runs must fit in a few seconds of a 2-core CPU
@@ -29,6 +30,7 @@ class RaceResult:
     trainable: int  # trainable parameters, head included
     trainable_without_head: int  # what the method itself adds or unfreezes
     config: dict  # the knobs that differ from the method's defaults
+    lr: float = LR  # the Adam learning rate of this run
 
 
 @dataclass(frozen=True)
@@ -40,11 +42,22 @@ class Race:
     caption: str  # one sentence on the task
 
 
-def race_one(method: str, steps: int = STEPS, lr: float = LR) -> RaceResult:
+RACE_LRS = (0.003, 0.01, 0.03, 0.1)  # the rates each method's own race rate was chosen from
+
+
+def own_lr(method: str) -> float:
+    """The method's own measured race rate (its ``LESSON.race_lr``), or the shared LR."""
+    lesson_lr = protocol(method).lesson.race_lr
+    return LR if lesson_lr is None else lesson_lr
+
+
+def race_one(method: str, steps: int = STEPS, lr: float | None = None) -> RaceResult:
     """Adapt the pretrained tiny BERT to task B with ``method``, with the knobs of its module's
-    ``LESSON`` (the LoRA family all at r = 4, so the curves differ by method only)."""
+    ``LESSON`` (the LoRA family all at r = 4, so the curves differ by method only), at ``lr``
+    (None: the method's own measured rate, ``own_lr``)."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of: {', '.join(METHODS)}")
+    lr = own_lr(method) if lr is None else lr
     with one_thread():
         model = lesson_model(method)
         head = sum(p.numel() for p in model.classifier.parameters())
@@ -52,7 +65,7 @@ def race_one(method: str, steps: int = STEPS, lr: float = LR) -> RaceResult:
         optimizer = method_adam(model, lr)
         run = fit(Run(method, ()), model, ce_on(*task_batch(TASK_B, seed=1)), steps,
                   optimizer, after_step=method_after_step(model, optimizer, steps))
-    return RaceResult(method, run.loss, trainable, trainable - head, changed_knobs(model.peft_edu_applied.config))
+    return RaceResult(method, run.loss, trainable, trainable - head, changed_knobs(model.peft_edu_applied.config), lr)
 
 
 def changed_knobs(config) -> dict:
@@ -62,18 +75,33 @@ def changed_knobs(config) -> dict:
             if getattr(config, f.name) != getattr(default, f.name)}
 
 
-def race(methods: tuple[str, ...] = tuple(METHODS), steps: int = STEPS, lr: float = LR) -> Race:
-    """Every method on the same task, same steps, same learning rate."""
-    results = {m: race_one(m, steps, lr) for m in methods}
-    return Race(results, steps, lr, peft_edu.total_parameters(pretrained()), race_caption(steps, lr))
+def race(methods: tuple[str, ...] = tuple(METHODS), steps: int = STEPS, same_settings: bool = False) -> Race:
+    """Every method on the same task and steps: each at its own measured learning rate, or, with
+    ``same_settings``, all at the shared LR (the unfair race: one rate does not suit every method)."""
+    results = {m: race_one(m, steps, LR if same_settings else None) for m in methods}
+    return Race(results, steps, LR, peft_edu.total_parameters(pretrained()), race_caption(steps, same_settings))
 
 
-def race_caption(steps: int = STEPS, lr: float = LR) -> str:
-    """One sentence on the shared task, for the figure's caption."""
+def race_caption(steps: int = STEPS, same_settings: bool = False) -> str:
+    """What was held equal in the race, and what was not, for the figure's caption."""
     sizes = TinyBert()
-    return (f"Same task for every method: a {sizes.n_layers}-block BERT of width {sizes.d_model}, "
-            f"pretrained on task A, adapts to task B (128 sequences, Adam, lr {lr}, {steps} steps, "
-            "the classifier head trains in every run).")
+    equal = (f"Held equal for every method: the task (a {sizes.n_layers}-block BERT of width {sizes.d_model}, "
+             f"pretrained on task A, adapts to task B: the same 128 sequences), {steps} Adam steps, the seed, and "
+             "the classifier head training in every run.")
+    if same_settings:
+        return equal + f" Same settings: every method at learning rate {LR} (LoRA+ gives B its ratio × that)."
+    return equal + (" Not equal: the learning rate — each method runs at its own, the best final loss of "
+                    f"{', '.join(str(r) for r in RACE_LRS)} measured on this task (scripts/measure_race_lrs.py).")
+
+
+def best_lrs(methods: tuple[str, ...] = tuple(METHODS), steps: int = STEPS,
+             rates: tuple[float, ...] = RACE_LRS) -> dict[str, tuple[float, dict[float, float]]]:
+    """For each method: (the rate with the lowest final race loss, {rate: final loss})."""
+    out = {}
+    for m in methods:
+        finals = {lr: race_one(m, steps, lr).loss[-1] for lr in rates}
+        out[m] = (min(finals, key=finals.get), finals)
+    return out
 
 
 # ---------------------------------------------------------------- the registry table

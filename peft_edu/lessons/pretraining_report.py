@@ -24,12 +24,24 @@ def _median(values) -> int:
     return int(np.median(list(values)))
 
 
+def _rank_trend(loras: list[RunResult]) -> str:
+    """How the LoRA runs' held-out losses order by rank, in words."""
+    order = [run.held[-1] for run in loras]
+    if order == sorted(order, reverse=True):
+        return "the lower the rank, the higher the loss"
+    if order[0] == max(order):
+        rest = loras[1:]
+        low, high = min(r.held[-1] for r in rest), max(r.held[-1] for r in rest)
+        ranks = " and ".join(f"r = {r.r}" for r in rest)
+        return (f"r = {loras[0].r} is far behind, while {ranks} end within {100 * (high / low - 1):.0f} % of "
+                "each other (more rank buys little more at this budget)")
+    return "not in rank order at this budget"
+
+
 def loss_finding(exp: Experiment) -> str:
     full, loras = exp.run(FULL), [exp.run(label) for label in LORAS]
     behind = [run for run in loras if run.held[-1] > full.held[-1]]
-    order = [run.held[-1] for run in loras]
-    trend = ("the lower the rank, the higher the loss" if order == sorted(order, reverse=True)
-             else "not in rank order at this budget")
+    trend = _rank_trend(loras)
     each = ", ".join(f"r = {run.r}: {run.held[-1]:.3f} ({_pct(run.held[-1], full.held[-1])})" for run in loras)
     verdict = (f"every LoRA run stays above it — {trend}" if len(behind) == len(loras)
                else f"{len(behind)} of the {len(loras)} LoRA runs stay above it ({trend})")

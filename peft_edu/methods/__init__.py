@@ -53,6 +53,10 @@ Optional (``protocol`` supplies the default):
     fp32 values the optimizer keeps for the calculator (``shape``: ``ModelShape``,
     ``targets`` generic names, ``trainable`` the model's count). Default: Adam's 2 per
     trainable parameter (GaLore keeps 2·r·n + m·r per projected (m, n) weight).
+``trained_linear_params(shape, cfg, targets) -> int``
+    Weights of the blocks' linear layers that the method trains itself (GaLore: the targeted
+    ones), so the calculator does not count them as frozen (nor store them in NF4). Default: 0
+    (every block weight frozen; a method that TRAINS_BASE trains them all).
 ``default_targets(arch) -> tuple[str, ...]``
     Targets when ``apply`` gets none. Default: ``arch.default_targets`` (as peft).
 ``LESSON: LessonDefaults``
@@ -143,6 +147,7 @@ class LessonDefaults:
     model: str = "layer"  # "layer": the toy MLP's first layer; "transformer": the tiny pretrained BERT
     config: object = None  # the Config of the run (None = Config()); the page slider sets the size knob
     note: str = ""  # one sentence added to the run's caption
+    race_lr: float | None = None  # Adam rate of the Compare race, measured (scripts/measure_race_lrs.py); None = the shared one
 
 
 @dataclass(frozen=True)
@@ -274,6 +279,11 @@ class Method:
     @property
     def has_lr_schedule(self) -> bool:
         return hasattr(self.module, "lr_schedule")
+
+    def trained_linear_params(self, shape, cfg, targets: tuple[str, ...]) -> int:
+        """Block linear weights the method trains itself (0 unless it says; TRAINS_BASE: see the caller)."""
+        own = getattr(self.module, "trained_linear_params", None)
+        return int(own(shape, cfg, tuple(targets))) if own is not None else 0
 
     def optimizer_state_values(self, shape, cfg, targets: tuple[str, ...], trainable: int) -> int:
         """fp32 values the optimizer keeps: Adam's 2 per trainable parameter unless the method says."""

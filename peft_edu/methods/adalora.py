@@ -64,6 +64,7 @@ from peft_edu.methods.layers import base_weight, factory_kwargs, first_target, l
 from peft_edu.sizing.profile import ActivationProfile, ModelShape, wrapping_profile
 
 USES_TARGETS = True
+COUNT_AFFINE = False  # init_r = 0 means ⌈1.5 r⌉ per layer: the count is not a straight line in r
 PEFT_NAMES = {"Q": "lora_A", "E": "lora_E", "P": "lora_B"}  # peft's ParameterDict names (no ".weight")
 
 
@@ -349,8 +350,9 @@ def from_peft(model: nn.Module, module: str, name: str, value: torch.Tensor) -> 
 LAB = LabDefaults(lr=1e-2, steps=100, config=Config(r=8, init_r=12, alpha=32.0, gamma=1e-3, tinit=10,
                                                     tfinal=30, delta_t=5, total_step=100))
 # The page and the Compare race: target r = 4 from r0 = 6, the budget falling over 30 steps.
+# Compare race: Adam lr 0.1, the best final loss of 0.003/0.01/0.03/0.1 (scripts/measure_race_lrs.py)
 LESSON = LessonDefaults("layer", Config(r=4, total_step=30, tinit=5, tfinal=5),
-                        note="AdaLoRA prunes the least important λ: the kept triplets fall from r0 to the target r.")
+                        note="AdaLoRA prunes the least important λ: the kept triplets fall from r0 to the target r.", race_lr=0.1)
 
 
 # ---------------------------------------------------------------- the method page

@@ -119,7 +119,8 @@ def inject(model: nn.Module, cfg: Config, arch=None) -> None:
 
 
 # ---------------------------------------------------------------- the method page
-LESSON = LessonDefaults("transformer", Config(bottleneck=4))
+# Compare race: Adam lr 0.03, the best final loss of 0.003/0.01/0.03/0.1 (scripts/measure_race_lrs.py)
+LESSON = LessonDefaults("transformer", Config(bottleneck=4), race_lr=0.03)
 
 
 def watch(model: nn.Module) -> list[Watched]:

@@ -96,9 +96,10 @@ def zero_delta(layer: DeltaLoRALinear) -> None:
 
 # ---------------------------------------------------------------- the method page
 K_LESSON = 20  # the page run has 80 steps, not the paper's thousands: W starts moving at step 20
+# Compare race: Adam lr 0.01, the best final loss of 0.003/0.01/0.03/0.1 (scripts/measure_race_lrs.py)
 LESSON = LessonDefaults("layer", Config(r=4, alpha=4.0, start_step=K_LESSON),
                         note=f"Delta-LoRA moves W by λ·Δ(BA) after every step from K = {K_LESSON} on "
-                             "(λ = 2), although W gets no gradient.")
+                             "(λ = 2), although W gets no gradient.", race_lr=0.01)
 
 
 def watch(model: nn.Module) -> list[Watched]:

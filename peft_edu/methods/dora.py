@@ -96,7 +96,8 @@ def peft_options(config: dict) -> dict | None:
     return lora.peft_options({**config, "use_dora": False}) if config.get("use_dora") else None
 
 
-LESSON = LessonDefaults("layer", Config(r=4, alpha=4.0))  # alpha = r: scaling 1
+# Compare race: Adam lr 0.03, the best final loss of 0.003/0.01/0.03/0.1 (scripts/measure_race_lrs.py)
+LESSON = LessonDefaults("layer", Config(r=4, alpha=4.0), race_lr=0.03)  # alpha = r: scaling 1
 
 
 def watch(model: nn.Module) -> list[Watched]:

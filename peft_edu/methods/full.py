@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from peft_edu.methods import LabDefaults, Watched
+from peft_edu.methods import LabDefaults, LessonDefaults, Watched
 from peft_edu.sizing.profile import ActivationProfile, EVERY_INPUT, ModelShape
 
 USES_TARGETS = False  # nothing is wrapped: the whole model trains
@@ -58,3 +58,7 @@ TRAINS_BASE = True  # every base weight trains: none stays frozen (none can be s
 def activation_profile(shape: ModelShape, cfg: Config, targets: tuple[str, ...]) -> ActivationProfile:
     """Every linear layer's weight trains, so every linear layer keeps its input."""
     return EVERY_INPUT
+
+
+# Compare race: Adam lr 0.01, the best final loss of 0.003/0.01/0.03/0.1 (scripts/measure_race_lrs.py)
+LESSON = LessonDefaults(race_lr=0.01)

@@ -158,7 +158,8 @@ def from_peft(model: nn.Module, module: str, name: str, value: torch.Tensor) -> 
 
 
 # ---------------------------------------------------------------- the method page
-LESSON = LessonDefaults("transformer")
+# Compare race: Adam lr 0.1, the best final loss of 0.003/0.01/0.03/0.1 (scripts/measure_race_lrs.py)
+LESSON = LessonDefaults("transformer", race_lr=0.1)
 
 
 def watch(model: nn.Module) -> list[Watched]:

@@ -268,8 +268,9 @@ def peft_options(config: dict) -> dict:
 # ---------------------------------------------------------------- the method page
 # The page and the Compare race on the toy layer (16 × 24): C is 4 × 4, D 4 × 6; D is full
 # from r = 3 up (r < max(4, 6) / 2 makes it D_a D_b). alpha = r: scaling 1.
+# Compare race: Adam lr 0.1, the best final loss of 0.003/0.01/0.03/0.1 (scripts/measure_race_lrs.py)
 LESSON = LessonDefaults("layer", Config(r=4, alpha=4.0),
-                        note="LoKr trains the Kronecker factors C and D; every entry of C scales a copy of D.")
+                        note="LoKr trains the Kronecker factors C and D; every entry of C scales a copy of D.", race_lr=0.1)
 
 
 def watch(model: nn.Module) -> list[Watched]:

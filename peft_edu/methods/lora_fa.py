@@ -43,7 +43,8 @@ def inject(model: nn.Module, cfg: Config, arch) -> None:
             layer.A.requires_grad_(False)  # A stays a random projection (§3)
 
 
-LESSON = LessonDefaults("layer", Config(r=4, alpha=4.0))  # alpha = r: scaling 1
+# Compare race: Adam lr 0.1, the best final loss of 0.003/0.01/0.03/0.1 (scripts/measure_race_lrs.py)
+LESSON = LessonDefaults("layer", Config(r=4, alpha=4.0), race_lr=0.1)  # alpha = r: scaling 1
 
 
 def watch(model: nn.Module) -> list:

@@ -58,7 +58,8 @@ def param_groups(model: nn.Module, lr: float, cfg: Config) -> list[dict]:
     ]
 
 
-LESSON = LessonDefaults("layer", Config(r=4, alpha=4.0))  # alpha = r: scaling 1
+# Compare race: Adam lr 0.01, the best final loss of 0.003/0.01/0.03/0.1 (scripts/measure_race_lrs.py)
+LESSON = LessonDefaults("layer", Config(r=4, alpha=4.0), race_lr=0.01)  # alpha = r: scaling 1
 watch = lora.watch  # the layer is LoRA's; only the optimizer differs
 
 

@@ -156,9 +156,10 @@ def as_lora(model: nn.Module, base: nn.Module) -> nn.Module:
 # LoRA's 2e-3 (LoRA's rate itself was not tried for PiSSA).
 LAB = LabDefaults(lr=5e-4, steps=100, config=Config(r=8, alpha=8.0))
 # The page and the Compare race: r = 4, alpha = 4 (scaling 1, the paper's choice).
+# Compare race: Adam lr 0.03, the best final loss of 0.003/0.01/0.03/0.1 (scripts/measure_race_lrs.py)
 LESSON = LessonDefaults("layer", Config(r=4, alpha=4.0),
                         note="PiSSA starts from W's top-r singular directions: B·A is not zero at step 0, "
-                             "W_res holds the rest.")
+                             "W_res holds the rest.", race_lr=0.03)
 
 
 # ---------------------------------------------------------------- the method page

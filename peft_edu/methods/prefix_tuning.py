@@ -166,7 +166,8 @@ def from_peft_model_tensor(model: nn.Module, key: str, value: torch.Tensor) -> d
 
 # ---------------------------------------------------------------- the method page
 PER_MODEL = True  # n · L · 2 · d for the whole model: layer_params has no meaning here
-LESSON = LessonDefaults("transformer", Config(n_tokens=4))
+# Compare race: Adam lr 0.1, the best final loss of 0.003/0.01/0.03/0.1 (scripts/measure_race_lrs.py)
+LESSON = LessonDefaults("transformer", Config(n_tokens=4), race_lr=0.1)
 
 
 def watch(model: nn.Module) -> list[Watched]:

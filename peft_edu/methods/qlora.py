@@ -119,7 +119,8 @@ def storage_bytes(model: nn.Module) -> int:
     return sum(m.storage_bytes() for m in model.modules() if isinstance(m, NF4Linear))
 
 
-LESSON = LessonDefaults("layer", Config(r=4, alpha=4.0))  # alpha = r: scaling 1
+# Compare race: Adam lr 0.03, the best final loss of 0.003/0.01/0.03/0.1 (scripts/measure_race_lrs.py)
+LESSON = LessonDefaults("layer", Config(r=4, alpha=4.0), race_lr=0.03)  # alpha = r: scaling 1
 
 
 def watch(model: nn.Module) -> list:

@@ -61,7 +61,8 @@ def peft_config(cfg: Config, arch, model: nn.Module) -> dict:
 # (LoRA: 2), so the learning rate is lower than LoRA's.
 LAB = LabDefaults(lr=1e-3, steps=100, config=Config(r=8, alpha=16.0))
 # The page and the Compare race: r = 4, alpha = 4 (the page sets alpha = r at each slider stop).
-LESSON = LessonDefaults("layer", Config(r=4, alpha=4.0))
+# Compare race: Adam lr 0.03, the best final loss of 0.003/0.01/0.03/0.1 (scripts/measure_race_lrs.py)
+LESSON = LessonDefaults("layer", Config(r=4, alpha=4.0), race_lr=0.03)
 watch = lora.watch  # the layer is LoRA's
 
 

@@ -141,7 +141,8 @@ def from_peft_model_tensor(model: nn.Module, key: str, value: torch.Tensor) -> d
 
 
 # ---------------------------------------------------------------- the method page
-LESSON = LessonDefaults("layer", Config(r=16))  # the Compare race: r = d of the tiny BERT (VeRA needs a large r)
+# Compare race: Adam lr 0.1, the best final loss of 0.003/0.01/0.03/0.1 (scripts/measure_race_lrs.py)
+LESSON = LessonDefaults("layer", Config(r=16), race_lr=0.1)  # the Compare race: r = d of the tiny BERT (VeRA needs a large r)
 
 
 def watch(model: nn.Module) -> list[Watched]:

@@ -264,6 +264,9 @@ def estimate_method(config: CalcConfig, method: str) -> MethodEstimate:
     spec, shape = protocol(method), model_shape(config)
     counts = method_counts(config, method)
     linear_frozen = 0 if spec.trains_base else shape.n_layers * shape.linear_params_per_layer()
+    if linear_frozen:  # a method that trains some block weights itself (GaLore's targets)
+        targets = TARGETS if config.targets == (ALL_LINEAR,) else config.targets
+        linear_frozen -= spec.trained_linear_params(shape, spec.config(**size_knob(config, method)), targets)
     params = ParamCounts(counts["total"], counts["trainable"], linear_frozen)
     mem = _memory(config, method, params, config.checkpointing)
     saved = counts["total"] if spec.trains_base else counts["trainable"]  # the whole model, or the adapter

@@ -64,24 +64,28 @@ def add_run(store: Store, learner_id: str, run_id: str, *, job_id: str, label: s
 
 
 def set_status(store: Store, run_id: str, status: str) -> None:
+    """A live run's new live status ("running"); an ended run keeps its status."""
     with store.engine.begin() as conn:
         conn.execute(update(runs).where(runs.c.id == run_id, runs.c.status.in_(LIVE)).values(status=status))
 
 
 def finish_run(store: Store, learner_id: str, run_id: str, *, status: str, message: str, curves: list,
                result: dict, confusion: list | None = None, adapter: bytes | None = None) -> None:
-    """Keep what a run produced; its adapter zip goes to the learner's folder."""
-    path = None
-    if adapter:
-        folder = store.learner_folder(learner_id) / "adapters"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"{run_id}.zip").write_bytes(adapter)
-        path = str((folder / f"{run_id}.zip").relative_to(store.folder))
+    """Keep what a run produced; its adapter zip goes to the learner's folder (only while the
+    run is still kept: a learner who deleted their data gets no new files)."""
     with store.engine.begin() as conn:
-        conn.execute(update(runs).where(runs.c.id == run_id, runs.c.learner_id == learner_id).values(
+        done = conn.execute(update(runs).where(runs.c.id == run_id, runs.c.learner_id == learner_id).values(
             status=status, message=message, curves=json.dumps(curves), result=json.dumps(result),
             confusion=json.dumps(confusion) if confusion is not None else None,
-            accuracy=result.get("test_accuracy"), adapter_path=path, finished_at=now()))
+            accuracy=result.get("test_accuracy"), finished_at=now()))
+    if not adapter or not done.rowcount:
+        return
+    folder = store.learner_folder(learner_id) / "adapters"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{run_id}.zip").write_bytes(adapter)
+    with store.engine.begin() as conn:
+        conn.execute(update(runs).where(runs.c.id == run_id).values(
+            adapter_path=str((folder / f"{run_id}.zip").relative_to(store.folder))))
 
 
 def runs_of(store: Store, learner_id: str) -> list[SavedRun]:

@@ -77,6 +77,5 @@ def current() -> tuple[DistConfig, list[str]]:
 def save(config: DistConfig) -> None:
     st.session_state[P + "config"] = config
     query = to_query(config)
-    if st.query_params.to_dict() != query:
-        st.query_params.from_dict(query)
+    url_state.write_query(query)
     st.session_state[P + "last_query"] = query

@@ -23,12 +23,12 @@ def method_label(key: str) -> str:
     return label(key)
 
 
-def _k(method: str, name: str) -> str:
+def widget_key(method: str, name: str) -> str:
     """Widget key per method, so every method keeps its own knob values."""
     return f"lab_knob_{method}_{name}"
 
 
-def _nearest(choices: tuple, value):
+def nearest(choices: tuple, value):
     return min(choices, key=lambda c: abs(c - value))
 
 
@@ -60,7 +60,7 @@ WIDGETS = {
 
 
 def _select(method: str, name: str, text: str, choices: tuple, default, help_: str | None = None):
-    return st.select_slider(text, choices, value=_nearest(choices, default), key=_k(method, name), help=help_,
+    return st.select_slider(text, choices, value=nearest(choices, default), key=widget_key(method, name), help=help_,
                             format_func=lambda v: f"{v:g}")
 
 
@@ -68,7 +68,7 @@ def _widget(method: str, name: str, widget: Widget, default):
     if widget.choices:
         value = _select(method, name, widget.label, widget.choices, default, widget.help)
     else:
-        value = st.number_input(widget.label, 0, widget.top, default, key=_k(method, name), help=widget.help)
+        value = st.number_input(widget.label, 0, widget.top, default, key=widget_key(method, name), help=widget.help)
     return type(default)(value)
 
 
@@ -84,9 +84,9 @@ def budget_knobs(method: str, start: RunConfig) -> dict:
     """Learning rate, steps, batch size and seed."""
     return {
         "lr": float(_select(method, "lr", "Learning rate", LR_CHOICES, start.lr)),
-        "steps": int(st.number_input("Steps", *STEP_RANGE, start.steps, step=10, key=_k(method, "steps"))),
+        "steps": int(st.number_input("Steps", *STEP_RANGE, start.steps, step=10, key=widget_key(method, "steps"))),
         "batch_size": int(_select(method, "batch", "Batch size", BATCH_CHOICES, start.batch_size)),
-        "seed": int(st.number_input("Seed", 0, 10_000, start.seed, key=_k(method, "seed"))),
+        "seed": int(st.number_input("Seed", 0, 10_000, start.seed, key=widget_key(method, "seed"))),
     }
 
 

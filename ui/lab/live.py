@@ -2,7 +2,8 @@
 
 UI only. ``render_live()`` is wrapped in ``st.fragment(run_every=...)`` by the page while a
 run of this session is queued or running: it reads ``peft_edu.lab.jobs`` snapshots and redraws;
-the training itself runs in the jobs' threads.
+the training itself runs in the jobs' threads. Ended runs come from the store
+(``ui.lab.keep``), so their curves stay after a refresh or a restart.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from peft_edu.lab.run_config import HEAD_ONLY
 from peft_edu.device import best_device, device_label
 from peft_edu.viz.style import fmt_int
 from peft_edu.viz.training import series_of, training_curves
+from ui.lab import keep
 
 REFRESH_S = 1.5  # seconds between redraws while a run is active
 state = st.session_state
@@ -91,16 +93,20 @@ def render_chart(views, baseline: float | None) -> None:
 
 
 def render_live(base, baseline_fn) -> None:
-    """The fragment body: status of active runs, Stop, curves; a full rerun when a run ends."""
-    views = [job.view() for job in session_jobs()]
-    running = [v for v in views if v.status in (jobs.QUEUED, jobs.RUNNING)]
+    """The fragment body: status of active runs, Stop, curves; a full rerun when a run ends
+    (once its results are kept in the store)."""
+    saved = keep.kept_runs()
+    kept = keep.kept_views(saved)
+    live = [job.view() for job in keep.live_jobs(saved)]
+    views = kept + live
+    running = [v for v in live if v.status in (jobs.QUEUED, jobs.RUNNING)]
     for view in running:
         render_status(view, base)
     if running:
         st.button("Stop", on_click=stop_mine, key="lab_stop", icon=":material/stop_circle:",
                   help="Stops this session's running run after its current step and cancels the queued ones.")
     render_chart(views, baseline_fn())
-    finished = {v.id for v in views if v.status in jobs.FINISHED}
+    finished = {v.id for v in kept}
     if finished - state.setdefault("lab_seen_finished", set()):
         state["lab_seen_finished"] = finished
         st.rerun()  # redraw the whole page: results table, Try it, download

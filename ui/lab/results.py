@@ -1,15 +1,18 @@
 """The lab's finished runs: results table, "Try it", confusion matrix, adapter download.
 
-UI only. Every number comes from a run's ``peft_edu.lab.train.TrainResult`` or from
-``peft_edu.lab.metrics`` called on that run's own trained copy of the model.
+UI only. Every number comes from a run kept in the store (``ui.lab.keep``): its
+``TrainResult`` numbers, the confusion matrix and the adapter zip saved when it ended;
+"Try it" uses the run's own trained copy while the server still holds it.
 """
 from __future__ import annotations
 
 import streamlit as st
 
-from peft_edu.registry import METHODS
-from peft_edu.lab.run_config import HEAD_ONLY, label
+from peft_edu.lab.run_config import label
+from peft_edu.lab.saved import adapter_note, no_adapter_reason
+from peft_edu.store.runs import INTERRUPTED
 from peft_edu.viz.style import fmt_bytes, fmt_int
+from ui.lab import keep
 
 state = st.session_state
 
@@ -31,39 +34,15 @@ def result_row(name: str, method: str, result, data_name: str) -> dict:
     }
 
 
-def adapter_files(model, method: str, label_names=()) -> tuple[bytes | None, str]:
-    """(zip of the adapter directory, note); (None, why not) when there is no adapter."""
-    if method == HEAD_ONLY:
-        return None, "A head-only run has no adapter: only the classifier head trained."
-    if METHODS[method].family == "baseline":  # full fine-tuning
-        return None, "Full fine-tuning changed every weight: there is no adapter, the whole model is the result."
-    from peft_edu.export import adapter_zip  # imports torch: only when a download is first built
-
-    data = adapter_zip(model, "adapter", label_names)
-    spec = METHODS[method]
-    if spec.hf_peft_type:
-        note = (f"Hugging Face PEFT format ({spec.hf_peft_type}): load it with "
-                "`PeftModel.from_pretrained(base_model, 'adapter')` or `peft_edu.load_adapter`.")
-    else:
-        note = f"PEFT has no {spec.name}: peft_edu's own documented format; load it with `peft_edu.load_adapter`."
-    return data, note
-
-
-def render_download(run_id: str, model, method: str, label: str, label_names=()) -> None:
-    """A download button for the run's adapter, built once per run and kept in the session."""
-    cache = state.setdefault("lab_adapter_zips", {})
-    if run_id not in cache:
-        try:
-            cache[run_id] = adapter_files(model, method, label_names)
-        except (ValueError, OSError) as err:
-            cache[run_id] = (None, f"The adapter could not be saved: {err}")
-    data, note = cache[run_id]
+def render_download(run_id: str, method: str, label: str) -> None:
+    """A download button for the run's kept adapter zip (saved when the run ended)."""
+    data = keep.adapter(run_id)
     if data is None:
-        st.info(note)
+        st.info(no_adapter_reason(method) or "This run's adapter was not kept (the run ended without a model).")
         return
     st.download_button(f"Download adapter ({fmt_bytes(len(data))}, zip)", data, file_name=f"{label}-adapter.zip",
                        mime="application/zip", key=f"lab_download_{run_id}", icon=":material/download:")
-    st.caption(note)
+    st.caption(adapter_note(method))
 
 
 def render_try_it(run_id: str, base, tuned, tokenizer, label_names, max_length: int) -> None:
@@ -88,30 +67,28 @@ def render_try_it(run_id: str, base, tuned, tokenizer, label_names, max_length: 
     st.plotly_chart(fig, key=f"lab_try_chart_{run_id}")
 
 
-def render_confusion(run_id: str, model, tokenizer, test_set, max_length: int) -> None:
-    """Confusion matrix of the run's model on the whole test split (computed once per run)."""
-    from peft_edu.lab.data import encode_cached
-    from peft_edu.lab.train import confusion_matrix
+def render_confusion(run) -> None:
+    """Confusion matrix of the run's model on the whole test split (computed when it ended)."""
     from peft_edu.viz.training import confusion_figure
 
-    cache = state.setdefault("lab_confusions", {})
-    if run_id not in cache:
-        enc = encode_cached(tokenizer, test_set, max_length)
-        device = next(model.parameters()).device
-        cache[run_id] = confusion_matrix(model, enc, len(test_set.label_names), device)
-    st.plotly_chart(confusion_figure(cache[run_id], test_set.label_names), key=f"lab_confusion_{run_id}")
+    if run.confusion is None:
+        st.caption("No confusion matrix was kept for this run.")
+        return
+    st.plotly_chart(confusion_figure(run.confusion, run.label_names), key=f"lab_confusion_{run.id}")
 
 
 def _problems(views) -> None:
     for view in views:
         if view.status in ("diverged", "oom", "failed"):
             st.error(f"**{view.label}**: {view.message}", icon=":material/error:")
+        elif view.status == INTERRUPTED:
+            st.warning(f"**{view.label}** was interrupted: {view.message}", icon=":material/restart_alt:")
         elif view.status in ("stopped", "cancelled") and view.message:
             st.info(f"**{view.label}**: {view.message}", icon=":material/stop_circle:")
 
 
-def render_table(views, job_data: dict, baseline: float | None) -> None:
-    rows = [result_row(v.label, v.cfg.method, v.result, job_data.get(v.id, ("?",))[0])
+def render_table(views, data_names: dict, baseline: float | None) -> None:
+    rows = [result_row(v.label, v.cfg.method, v.result, data_names.get(v.id, "?"))
             for v in views if v.result is not None and v.result.total]
     st.dataframe(rows, hide_index=True, key="lab_results_table")
     if baseline is not None:
@@ -119,27 +96,36 @@ def render_table(views, job_data: dict, baseline: float | None) -> None:
                    f"**{100 * baseline:.1f}%** test accuracy, measured in this app on the same data.")
 
 
-def render_finished(session_jobs: list, base_model, job_data: dict, baseline_fn) -> None:
-    """Results of this session's finished runs; Try it, confusion matrix and download for one."""
-    views = [job.view() for job in session_jobs]
-    done = [v for v in views if v.result is not None and v.result.model is not None and v.result.total
-            and v.status in ("done", "stopped") and v.id in job_data]
+def render_try_tab(run, view, base_model) -> None:
+    model, data = keep.model_of(run.id), keep.data_of(run.id)
+    if model is None or data is None:
+        st.info("Try it needs this run's trained model, which the server no longer holds (it keeps your newest "
+                "few, and none after a restart). The curves, results, confusion matrix and adapter are kept.",
+                icon=":material/info:")
+        return
+    base, tokenizer = base_model(len(run.label_names))
+    render_try_it(run.id, base, model, tokenizer, run.label_names, view.cfg.max_length)
+
+
+def render_finished(saved: list, base_model, baseline_fn) -> None:
+    """The learner's ended runs (kept in the store): results table, Try it, confusion, adapter."""
+    views = keep.kept_views(saved)
+    by_id = {run.id: run for run in saved}
+    done = [v for v in views if v.result is not None and v.result.total and v.status in ("done", "stopped")]
     st.subheader("Results of this session")
     _problems(views)
     if not done:
         st.caption("Finished runs appear here: a results table, Try it, the confusion matrix and the adapter.")
         return
-    newest_data = job_data[done[-1].id][0]
-    render_table(views, job_data, baseline_fn(newest_data))
+    data_names = {run.id: run.data_name for run in saved}
+    render_table(views, data_names, baseline_fn(data_names[done[-1].id]))
     labels = {v.id: v.label for v in done}
     run_id = st.selectbox("Run to explore", list(reversed(labels)), format_func=labels.get, key="lab_explore")
-    view = next(v for v in done if v.id == run_id)
-    _, _, test = job_data[run_id]
-    base, tokenizer = base_model(len(test.label_names))
+    view, run = next(v for v in done if v.id == run_id), by_id[run_id]
     try_tab, confusion_tab, download_tab = st.tabs(["Try it", "Confusion matrix", "Download adapter"])
     with try_tab:
-        render_try_it(run_id, base, view.result.model, tokenizer, test.label_names, view.cfg.max_length)
+        render_try_tab(run, view, base_model)
     with confusion_tab:
-        render_confusion(run_id, view.result.model, tokenizer, test, view.cfg.max_length)
+        render_confusion(run)
     with download_tab:
-        render_download(run_id, view.result.model, view.cfg.method, view.label.replace(" ", "_"), test.label_names)
+        render_download(run_id, view.cfg.method, view.label.replace(" ", "_"))

@@ -3,7 +3,8 @@
 UI only. The six pre-training runs come from ``peft_edu.lessons.pretraining`` (the stored
 ``assets/data/pretraining.json`` when it matches the code, else a fresh ~30–50 s run), cached
 with st.cache_data so every later visitor gets them at once. The LoRA lesson shows it; the
-ReLoRA and GaLore lessons can call the same function (``prefix`` keeps widget keys apart).
+ReLoRA and GaLore lessons end with ``relora_summary()`` / ``galore_summary()``: their finding and
+the table, linking here for the curves.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import streamlit as st
 from peft_edu.lessons import pretraining as data
 from peft_edu.lessons import pretraining_report as report
 from peft_edu.viz import pretraining as figs
+from ui.links import link
 
 _experiment = st.cache_data(max_entries=1, show_spinner=False)(data.experiment)
 
@@ -53,3 +55,23 @@ def experiment(prefix: str) -> None:
     st.dataframe(report.table(exp), hide_index=True, key=f"{prefix}_pretrain_table")
     st.caption(f"All six runs took {exp.wall_s:.0f} s wall-clock and {exp.cpu_s:.0f} s of CPU on one thread "
                "(`python scripts/make_pretraining.py` regenerates the stored result).")
+
+
+def _summary(prefix: str, finding) -> None:
+    """One finding of the experiment in words and its table (no charts); the curves are on LoRA's page."""
+    st.subheader("In pre-training: the experiment on the LoRA page")
+    with st.spinner("Pre-training six tiny language models from random weights (under a minute, once)…"):
+        exp = _experiment()
+    st.markdown(finding(exp))
+    st.dataframe(report.table(exp), hide_index=True, key=f"{prefix}_pretrain_table")
+    link("lora", label="The whole experiment: loss curves, ranks of W − W₀ and memory (LoRA page)")
+
+
+def relora_summary() -> None:
+    """For ReLoRA's lesson: what its restarts bought in the pre-training experiment."""
+    _summary("lesson_relora", report.relora_finding)
+
+
+def galore_summary() -> None:
+    """For GaLore's lesson: its optimizer memory and loss in the pre-training experiment."""
+    _summary("lesson_galore", report.galore_finding)

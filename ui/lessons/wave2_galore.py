@@ -10,6 +10,7 @@ import streamlit as st
 
 from peft_edu.lessons import wave2_galore as data
 from peft_edu.viz import wave2_galore as figs
+from ui.lessons import pretraining
 from peft_edu.viz.style import fmt_int
 
 _run = st.cache_data(max_entries=1, show_spinner=False)(data.projector_run)
@@ -40,3 +41,4 @@ def galore() -> None:
         f"Llama-7B MLP weight of 4,096 × 11,008 at r = {run.big_r}: {fmt_int(run.big_galore)} values "
         f"(2·r·n + m·r) instead of {fmt_int(run.big_adam)}, {run.big_adam / run.big_galore:.0f} times fewer. "
         "Weights and gradients stay full size: GaLore cuts the optimizer's share of the memory only.")
+    pretraining.galore_summary()  # its numbers in the pre-training experiment (ui/lessons/pretraining.py)

@@ -33,7 +33,8 @@ def lokr() -> None:
         f"decompose_both {fmt_int(curves.lokr_both[i])}. peft splits 4,096 = 64 · 64, so C is 64 × 64 and D "
         f"64 × 64; D is D_a·D_b while r < 64 / 2 = 32 and a full 64 × 64 matrix from r = 32 on. "
         f"The update can still reach rank **{fmt_int(curves.lokr_rank[i])}** (rank C · rank D), LoRA's at most "
-        f"{r}. On the right, the factor f = decompose_factor moves size from D to C: at r = 8 the count is "
+        f"{r}. On the right (ranks 4, 8 and 16), the factor f = decompose_factor moves size from D to C: at "
+        f"r = 8 the count is "
         f"smallest at f = {best[1]} ({fmt_int(best[0])}); peft's default (f = −1, near √d) takes f = 64.")
     st.dataframe(_table(), hide_index=True, width="stretch")
     st.caption("Layers of real models (from their configs) at four ranks: peft's factor sizes, both counts and "

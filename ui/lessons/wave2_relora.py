@@ -10,6 +10,7 @@ import streamlit as st
 
 from peft_edu.lessons import wave2_relora as data
 from peft_edu.viz import wave2_relora as figs
+from ui.lessons import pretraining
 
 _run = st.cache_data(max_entries=1, show_spinner=False)(data.restart_run)
 
@@ -34,3 +35,4 @@ def relora() -> None:
         "fine-tuning task one rank-2 update is nearly enough, so the extra rank buys little and the decaying, "
         "restarted rate costs a bit; ReLoRA's case is pre-training, where the change needed is high-rank "
         "(the pre-training experiment compares them).")
+    pretraining.relora_summary()  # its numbers in the pre-training experiment (ui/lessons/pretraining.py)

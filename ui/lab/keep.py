@@ -1,0 +1,95 @@
+"""The lab's runs belong to the learner, not to the browser tab.
+
+A learner's live jobs, their data and their run ids sit in one process-wide registry keyed by
+the learner's id (``attach`` points the session state at them), so a refresh or a second tab
+finds the runs still queued or training. Every run is also kept in the store from the moment
+it is queued (``submit``); its results arrive there from the job's own thread
+(``peft_edu.lab.saved.recorder``), and ``kept_views`` reads them back, after a restart too.
+"""
+from __future__ import annotations
+
+import threading
+
+import streamlit as st
+
+from peft_edu.lab import jobs
+from peft_edu.lab.saved import config_doc, recorder, saved_view
+from peft_edu.store import runs
+from ui import learner
+
+state = st.session_state
+
+
+@st.cache_resource(show_spinner=False)
+def _registry() -> dict:
+    return {"owners": {}, "jobs": {}, "data": {}, "runs": {}, "lock": threading.Lock()}
+
+
+def attach() -> str:
+    """This session's lab state is the learner's (live jobs, their data); returns the learner id."""
+    learner_id = learner.learner_id()
+    reg = _registry()
+    with reg["lock"]:
+        state["lab_owner"] = reg["owners"].setdefault(learner_id, jobs.Owner(learner_id))
+        state["lab_jobs"] = reg["jobs"].setdefault(learner_id, [])
+        state["lab_job_data"] = reg["data"].setdefault(learner_id, {})
+        state["lab_run_ids"] = reg["runs"].setdefault(learner_id, {})
+    return learner_id
+
+
+def drop(learner_id: str) -> None:
+    """Forget a learner's live jobs (their data was deleted)."""
+    reg = _registry()
+    with reg["lock"]:
+        for table in ("owners", "jobs", "data", "runs"):
+            reg[table].pop(learner_id, None)
+
+
+def submit(cfg, data, base, tokenizer, label_text: str | None = None):
+    """Keep the run as queued, then queue its job; its results are kept when it ends."""
+    cfg.check()  # a bad setting fails before anything is kept
+    name, train, test = data
+    store, learner_id = learner.store(), learner.learner_id()
+    run_id, label_text = runs.new_run_id(), label_text or jobs.default_label(cfg)
+    runs.add_run(store, learner_id, run_id, job_id="", label=label_text, method=cfg.method, data_name=name,
+                 config=config_doc(cfg), label_names=test.label_names)
+    job = jobs.submit(cfg, base, tokenizer, train, test, owner=state["lab_owner"], label_text=label_text,
+                      on_done=recorder(store, learner_id, run_id, tokenizer, test))
+    state["lab_run_ids"][job.id] = run_id
+    return job
+
+
+def kept_runs() -> list:
+    return runs.runs_of(learner.store(), learner.learner_id())
+
+
+def kept_views(saved: list) -> list:
+    """The learner's ended runs (from the store) as JobViews, oldest first."""
+    views = [saved_view(run) for run in saved if run.status not in ("queued", "running")]
+    return [v for v in views if v is not None]
+
+
+def live_jobs(saved: list) -> list:
+    """This learner's jobs whose kept run has not ended yet (a refresh reattaches to these)."""
+    ended = {run.id for run in saved if run.status not in ("queued", "running")}
+    return [job for job in state["lab_jobs"] if state["lab_run_ids"].get(job.id) not in ended]
+
+
+def model_of(run_id: str):
+    """The trained model of a kept run while this server still holds it, else None."""
+    for job in state["lab_jobs"]:
+        if state["lab_run_ids"].get(job.id) == run_id:
+            return getattr(job.view().result, "model", None)
+    return None
+
+
+def data_of(run_id: str):
+    """(name, train, test) of a kept run's live job, else None."""
+    for job in state["lab_jobs"]:
+        if state["lab_run_ids"].get(job.id) == run_id:
+            return state["lab_job_data"].get(job.id)
+    return None
+
+
+def adapter(run_id: str) -> bytes | None:
+    return runs.adapter_bytes(learner.store(), learner.learner_id(), run_id)

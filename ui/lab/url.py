@@ -1,0 +1,67 @@
+"""The lab's recipe in its URL (``?method=vera&r=64&lr=0.002&steps=50&batch=16&seed=0``), so a
+teacher can hand out a link that opens the lab set up. UI only: the widget keys are
+``ui.lab.knobs``'s; a value out of range snaps to the nearest one the widget offers, an
+unknown method or field is ignored. (An uploaded data set cannot travel in a link.)
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import streamlit as st
+
+from peft_edu.lab.run_config import METHOD_CHOICES, RunConfig, defaults
+from ui import url_state
+from ui.lab.knobs import BATCH_CHOICES, LR_CHOICES, STEP_RANGE, WIDGETS, nearest, widget_key
+
+BUDGET = {"lr": "lr", "steps": "steps", "batch": "batch_size", "seed": "seed"}  # URL key -> RunConfig field
+state = st.session_state
+
+
+def _number(text) -> float | None:
+    try:
+        value = float(str(text))
+    except ValueError:
+        return None
+    return value if value == value and abs(value) < 1e9 else None  # not NaN, not absurd
+
+
+def _knob(method: str, name: str, value: float, default) -> None:
+    widget = WIDGETS[name]
+    if widget.choices:
+        state[widget_key(method, name)] = nearest(widget.choices, value)
+    else:
+        state[widget_key(method, name)] = type(default)(min(max(value, 0), widget.top))
+
+
+def load_url() -> None:
+    """A URL the page did not write itself sets the method and its knobs (before the widgets)."""
+    query = url_state.page_query()
+    if not query or query == state.get("lab_last_query") or query.get("method") not in METHOD_CHOICES:
+        return
+    method = state["lab_method"] = query["method"]
+    start = defaults(method)
+    fields = {f.name for f in dataclasses.fields(start.config)} if start.config is not None else set()
+    for name in fields & set(WIDGETS) & set(query):
+        value = _number(query[name])
+        if value is not None:
+            _knob(method, name, value, getattr(start.config, name))
+    budget = {key: _number(query[key]) for key in BUDGET if key in query}
+    if budget.get("lr") is not None:
+        state[widget_key(method, "lr")] = nearest(LR_CHOICES, budget["lr"])
+    if budget.get("steps") is not None:
+        state[widget_key(method, "steps")] = int(min(max(budget["steps"], STEP_RANGE[0]), STEP_RANGE[1]))
+    if budget.get("batch") is not None:
+        state[widget_key(method, "batch")] = nearest(BATCH_CHOICES, budget["batch"])
+    if budget.get("seed") is not None:
+        state[widget_key(method, "seed")] = int(min(max(budget["seed"], 0), 10_000))
+
+
+def save_url(cfg: RunConfig) -> None:
+    """The recipe on screen into the URL (after the widgets)."""
+    query = {"method": cfg.method}
+    if cfg.config is not None:
+        query |= {f.name: f"{getattr(cfg.config, f.name):g}" for f in dataclasses.fields(cfg.config)
+                  if f.name in WIDGETS}
+    query |= {key: f"{getattr(cfg, field):g}" for key, field in BUDGET.items()}
+    url_state.write_query(query)
+    state["lab_last_query"] = query
