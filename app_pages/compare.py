@@ -6,6 +6,7 @@ UI only: the table and the runs come from ``peft_edu.lessons.compare``, the figu
 import streamlit as st
 
 from peft_edu import METHODS
+from ui import compare_state
 from ui.links import link
 from peft_edu.lessons import compare
 from peft_edu.viz.compare import race_figure, trainable_figure
@@ -59,6 +60,7 @@ st.caption("Counts as in each paper; the 1000×1000 column is peft_edu.layer_par
            "m = 8 for adapters). Prompt and prefix tuning add parameters per model, not per layer.")
 
 st.header("One task, every method")
+compare_state.load_url()  # ?methods=...&same=...: a shared link sets the race up
 chosen = st.multiselect("Methods to train and overlay", options=list(METHODS), default=list(METHODS),
                         format_func=lambda k: METHODS[k].name, key="compare_methods")
 if not chosen:
@@ -67,6 +69,7 @@ else:
     same = st.toggle("Same settings for all (one learning rate)", key="compare_same_settings",
                      help="Off: each method at its own measured learning rate (the fair race). On: every "
                           f"method at {compare.LR} — see which methods that rate does not suit.")
+    compare_state.save_url(chosen, same)
     results = _race(chosen, same)
     sample = next(iter(results.values()))
     st.plotly_chart(race_figure({k: r.loss for k, r in results.items()},

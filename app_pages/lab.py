@@ -62,7 +62,7 @@ def start_baseline() -> None:
 
 
 def baseline_accuracy(data_name: str) -> float | None:
-    """Head-only test accuracy on this data: this session's own run, else the shared one."""
+    """Head-only test accuracy on this data: the learner's own kept run, else the shared one."""
     for run in reversed(keep.kept_runs()):
         if run.method == HEAD_ONLY and run.data_name == data_name and run.result.get("test_accuracy") is not None:
             return run.result["test_accuracy"]

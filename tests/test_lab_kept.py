@@ -67,7 +67,10 @@ def test_a_finished_run_is_kept_for_the_learner_and_survives_a_restart(app_store
     with zipfile.ZipFile(io.BytesIO(runs.adapter_bytes(app_store, me.id, kept.id))) as z:
         assert "adapter/adapter_config.json" in z.namelist() and "adapter/labels.json" in z.namelist()
 
-    _shows_the_run(_session(code), view)  # a refresh: a new session with the code in the URL
+    refreshed = _session(code)  # a refresh: a new session with the code in the URL
+    _shows_the_run(refreshed, view)
+    refreshed.radio(key="lab_data_source").set_value("Upload a CSV (text, label)").run()
+    assert any("tiny.csv** (your upload, kept)" in s.value for s in refreshed.success)  # the upload is kept too
 
     learner._open.clear()  # a server restart: a new store handle, no live jobs in memory
     keep._registry.clear()
@@ -87,6 +90,11 @@ def test_a_training_run_reattaches_and_a_stopped_server_leaves_it_interrupted(ap
     _start(at, steps=2000)
     (job,) = at.session_state["lab_jobs"]
     try:
+        for _ in range(600):  # the run leaves the queue: its kept status follows
+            if runs.runs_of(app_store, me.id)[0].status == "running":
+                break
+            job.wait(0.2)
+        assert runs.runs_of(app_store, me.id)[0].status == "running"
         again = _session(code)  # a refresh while it trains
         assert again.session_state["lab_jobs"] == [job]
         assert again.get("progress") or any("waiting" in i.value for i in again.info)
@@ -111,8 +119,26 @@ def test_the_recipe_is_in_the_url(app_store):
     assert at.selectbox(key="lab_method").value == "vera"
     assert at.select_slider(key="lab_knob_vera_r").value == 64
     assert at.select_slider(key="lab_knob_vera_lr").value == 2e-3
-    assert at.number_input(key="lab_knob_vera_steps").value == 50 and at.number_input(key="lab_knob_vera_seed").value == 3
+    assert at.number_input(key="lab_knob_vera_steps").value == 50
+    assert at.number_input(key="lab_knob_vera_seed").value == 3
     assert at.select_slider(key="lab_knob_vera_batch").value == 8
     at.selectbox(key="lab_method").set_value("ia3").run()  # the page writes what is on screen
     query = {k: v[-1] if isinstance(v, list) else v for k, v in at.query_params.items()}
     assert query["method"] == "ia3" and "r" not in query and query["learner"]
+
+
+def test_the_process_holds_a_bounded_number_of_trained_models(app_store):
+    """Runs outlive their tabs, so their models must not pile up: the oldest leave memory
+    (their results stay in the store)."""
+    from ui.lab import keep
+
+    at = _session()
+    _start(at, steps=1)
+    at.button(key="lab_start").click().run()
+    first, second = at.session_state["lab_jobs"]
+    assert first.wait(600) and second.wait(600)
+    keep.trim_models(limit=1)
+    assert at.session_state["lab_jobs"] == [second] and second.view().result.model is not None
+    at.run()
+    assert not at.exception, at.exception
+    assert len(at.dataframe[0].value) == 2  # both runs' results are still kept

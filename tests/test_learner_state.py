@@ -128,3 +128,34 @@ def test_a_method_pages_size_knob_is_in_its_url():
     bad.query_params["size"] = "7"
     bad.run()
     assert "not available" in bad.warning[0].value
+
+
+def test_a_corrupt_database_file_is_a_message_and_a_fresh_start(tmp_path, monkeypatch):
+    from ui import learner
+
+    broken = tmp_path / "lab.sqlite3"
+    broken.write_bytes(b"not a database at all " * 500)
+    monkeypatch.setenv("PEFT_LAB_DB", f"sqlite:///{broken}")
+    monkeypatch.setenv("PEFT_LAB_DATA", str(tmp_path / "data"))
+    learner._open.clear()
+    try:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+        assert not at.exception, at.exception
+        warning = " ".join(w.value for w in at.sidebar.warning)
+        assert "could not be read" in warning and "fresh, empty store" in warning
+        assert at.session_state["learner"] is not None  # the fresh store works at once
+        assert list(tmp_path.glob("lab.sqlite3.unreadable-*"))
+    finally:
+        learner._open.clear()
+
+
+def test_the_compare_race_settings_are_in_its_url():
+    at = AppTest.from_file(str(ROOT / "app_pages" / "compare.py"), default_timeout=300)
+    at.query_params.update({"methods": "lora,ia3,nonsense", "same": "1"})
+    at.run()
+    assert not at.exception, at.exception
+    assert at.multiselect(key="compare_methods").value == ["lora", "ia3"]
+    assert at.toggle(key="compare_same_settings").value is True
+    at.toggle(key="compare_same_settings").set_value(False).run()
+    query = {k: v[-1] if isinstance(v, list) else v for k, v in at.query_params.items()}
+    assert query == {"methods": "lora,ia3", "same": "0"}

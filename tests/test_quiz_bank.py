@@ -132,6 +132,11 @@ INDEPENDENT = {
     "gpu-zero2-full-7b": lambda: 2 * 7 + (2 + 12) * 7 / 8,  # 2Ψ + (2 + k)Ψ/N, in GB
     "gpu-pipeline-bubble": lambda: 100 * (4 - 1) / 12,  # (p − 1)/m
     "gpu-pure-bf16-bytes": lambda: 2 + 2 + 2 + 2,
+    "gpu-zero3-full-7b": lambda: 16 * 7e9 / 8 / 1e9,  # ZeRO-3: all 16Ψ bytes sharded over N = 8
+    "decide-test-size": lambda: math.ceil(1.96 ** 2 * 0.5 * 0.5 / 0.05 ** 2),  # n = z²p(1−p)/h²
+    "decide-one-label": lambda: 100 / 240,  # one of 240 test examples, in points
+    "emb-mrr-three": lambda: (1 / 1 + 1 / 2 + 1 / 5) / 3,  # mean reciprocal rank
+    "mem-adam-fp32-7b": lambda: 2 * 4 * 7e9 / 1e9,  # two fp32 moments per parameter
     "galore-state-values": lambda: 2 * 128 * 11008,  # 2·r·n (GaLore Table 1, m < n)
     "relora-rank": lambda: 4 * 128,  # rank of a sum <= sum of the ranks
 }

@@ -210,3 +210,14 @@ def test_learn_more_never_links_to_the_page_it_is_on():
         links = [e.proto.label for e in at.get("page_link")] + [c.value for c in at.caption]
         assert any("Learn more: LoRA" in t for t in links) is linked, links
         assert any("This page teaches it" in t for t in links) is not linked
+
+
+def test_method_page_quiz_never_links_to_its_own_page():
+    at = AppTest.from_function(_method_quiz_app, args=(("dora",),), default_timeout=60).run()
+    quiz = at.session_state["quiz_method_runs"]["dora"]["quiz"]
+    for i, q in enumerate(quiz.questions):
+        _answer(at, q, f"dora_mq{quiz.seed}_{i}", right=False)
+        assert not at.exception, at.exception
+    labels = [e.proto.label for e in at.get("page_link")] + [c.value for c in at.caption]
+    assert not any("Learn more: DoRA" in t for t in labels), labels
+    assert any("This page teaches it" in t for t in labels)

@@ -12,6 +12,7 @@ from sqlalchemy import inspect, text, update
 from peft_edu.store import CODE, StoreError, open_store, runs, teacher
 from peft_edu.store.schema import runs as runs_table
 from peft_edu.store.store import ALPHABET, code_hash
+from tests.pg import fresh_database
 from tests.stores import postgres_server, store_url  # noqa: F401  (fixtures)
 
 
@@ -106,9 +107,10 @@ def test_delete_my_data_removes_everything(store):
     store.delete_learner(ann.id)
     assert store.find(code) is None and not folder.exists()
     with store.engine.connect() as conn:
-        for table in ("answers", "kept", "runs", "learners"):
-            assert conn.execute(text(f"SELECT count(*) FROM {table} WHERE "
-                                     f"{'id' if table == 'learners' else 'learner_id'} = :i"), {"i": ann.id}).scalar() == 0
+        for table, column in (("answers", "learner_id"), ("kept", "learner_id"), ("runs", "learner_id"),
+                              ("learners", "id")):
+            left = conn.execute(text(f"SELECT count(*) FROM {table} WHERE {column} = :i"), {"i": ann.id})
+            assert left.scalar() == 0, table
     assert store.progress(bob.id) == {"lora": [1, 1]} and len(runs.runs_of(store, bob.id)) == 1
 
 
@@ -189,6 +191,13 @@ def test_a_corrupt_or_missing_file_gives_a_message_and_a_fresh_store(tmp_path):
     assert list(tmp_path.glob("broken.sqlite3.unreadable-*"))
     learner, code = repaired.new_learner()
     assert repaired.find(code).id == learner.id
+
+
+def test_a_plain_postgresql_url_uses_psycopg(postgres_server):  # noqa: F811
+    plain = fresh_database(postgres_server).replace("postgresql+psycopg://", "postgresql://")
+    store = open_store(plain)
+    assert store.engine.dialect.driver == "psycopg" and store.find(store.new_learner()[1]) is not None
+    store.close()
 
 
 def test_an_unreachable_server_is_one_clear_error():

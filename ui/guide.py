@@ -28,7 +28,7 @@ GUIDED_PATH = (
 
 
 def _exists(name: str) -> bool:
-    return name in METHODS or name in ("home", "quiz") or name in nav.TOOL_PAGES
+    return name in METHODS or name in ("home", "quiz") or name in nav.TOOL_PAGES or name in nav.LESSON_PAGES
 
 
 def path() -> list[tuple[str, str]]:

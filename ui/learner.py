@@ -127,8 +127,8 @@ def render_sidebar() -> None:
     bar = st.sidebar
     if problem:
         bar.warning(problem, icon=":material/database:")
-    if state["learner_notice"]:
-        bar.info(state.pop("learner_notice"), icon=":material/info:")
+    if state["learner_notice"]:  # shown once
+        bar.info(state["learner_notice"], icon=":material/info:")
         state["learner_notice"] = ""
     with bar.expander("Your work is kept", icon=":material/bookmark:"):
         st.caption("Open this link in any browser to come back to your quizzes and lab runs. "

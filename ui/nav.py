@@ -22,6 +22,9 @@ TOOL_PAGES = {  # url path -> (script in app_pages/, title, icon)
     "search": ("search.py", "Semantic search lab", ":material/manage_search:"),
     "distributed": ("distributed.py", "From one GPU to many", ":material/hub:"),
 }
+LESSON_PAGES = {  # url path -> (script in app_pages/, title, icon): lessons not tied to one method
+    "deciding": ("deciding.py", "Deciding whether to fine-tune", ":material/rule:"),
+}
 QUIZ_PAGE = ("quiz.py", "Quiz", ":material/quiz:")
 TEACHER_PAGE = ("teacher.py", "Teacher: your class", ":material/school:")  # behind a password
 
@@ -39,7 +42,7 @@ def method_page(key: str, render: Callable[[], None] = _not_routed) -> st.Page:
 
 
 def tool_page(name: str) -> st.Page:
-    script, title, icon = TOOL_PAGES[name]
+    script, title, icon = TOOL_PAGES[name] if name in TOOL_PAGES else LESSON_PAGES[name]
     return st.Page(PAGES_DIR / script, title=title, icon=icon, url_path=name)
 
 
@@ -70,7 +73,7 @@ def title(name: str) -> str:
     """The sidebar title of the page named ``name``."""
     if name in METHODS:
         return METHODS[name].name
-    return {"home": "Home", "quiz": QUIZ_PAGE[1], "teacher": TEACHER_PAGE[1]}.get(name) or TOOL_PAGES[name][1]
+    return {"home": "Home", "quiz": QUIZ_PAGE[1], "teacher": TEACHER_PAGE[1]}.get(name) or {**TOOL_PAGES, **LESSON_PAGES}[name][1]
 
 
 def navigation_sections(method_renderer: Callable[[str], Callable[[], None]]) -> dict[str, list[st.Page]]:
@@ -78,7 +81,7 @@ def navigation_sections(method_renderer: Callable[[str], Callable[[], None]]) ->
 
     ``method_renderer(key)`` returns the function that draws the page of method ``key``."""
     return {
-        "Start": [home_page()],
+        "Start": [home_page(), *(tool_page(name) for name in LESSON_PAGES)],
         "Methods": [method_page(key, method_renderer(key)) for key in METHODS],
         "Tools": [tool_page(name) for name in TOOL_PAGES],
         "Quiz": [quiz_page()],

@@ -15,6 +15,8 @@ DEFAULTS: dict[str, object] = {
     "learner_touched": 0.0,  # time.monotonic() of the last "last seen" write
     # --- method pages ---------------------------------------------------------------
     # --- calculator -----------------------------------------------------------------
+    # --- compare --------------------------------------------------------------------
+    "compare_last_query": None,  # the race settings this page last wrote into the URL (ui/compare_state.py)
     # --- live lab -------------------------------------------------------------------
     # ("lab_owner", the learner's jobs.Owner, and "lab_run_ids", job id -> kept run id, are set by
     #  ui/lab/keep.attach on the lab page: importing the jobs module here would load torch everywhere.)
@@ -22,6 +24,7 @@ DEFAULTS: dict[str, object] = {
     "lab_jobs": list,  # the learner's live jobs (peft_edu.lab.jobs.Job), oldest first (shared by its tabs)
     "lab_job_data": dict,  # job id -> (data name, train, test), for Try it
     "lab_upload_cache": dict,  # upload digest -> parsed upload (or its problem)
+    "lab_upload_kept": None,  # (name, size) of the upload last kept for the learner (ui/lab/keep.py)
     "lab_last_query": None,  # the recipe this page last wrote into the URL (ui/lab/url.py)
     "lab_seen_finished": set,  # kept run ids whose end already triggered a full rerun
     # --- teacher (app_pages/teacher.py) ---------------------------------------------------

@@ -15,6 +15,7 @@ of ``base``) and appends a ``StepMetrics`` per step to ``job.metrics``. A page r
   limits through ``submit_task(task, cfg, owner=...)``: ``task(on_metrics, should_stop,
   on_start)`` does the work in the job's thread and returns a result with ``status`` and
   ``message``; each metrics record it reports needs ``step``, ``steps`` and ``eta_s``.
+- ``on_running(job)``, when given, runs in the job's thread when it leaves the queue and starts.
 - ``on_done(job)``, when given, runs in the job's thread once the job has ended (done, stopped,
   failed or cancelled), while its model is still held and before ``job.wait()`` returns: the
   lab keeps the run's results there. Its failure never fails the job (``job.save_problem``).
@@ -74,7 +75,8 @@ class JobView:
 class Job:
     """One training run in its own thread. Create with ``submit``."""
 
-    def __init__(self, cfg, data: tuple, owner_id: str, label_text: str, task=None, on_done=None) -> None:
+    def __init__(self, cfg, data: tuple, owner_id: str, label_text: str, task=None, on_done=None,
+                 on_running=None) -> None:
         self.id = f"job-{next(_IDS)}"
         self.owner, self.cfg, self.label = owner_id, cfg, label_text
         self.status, self.message = QUEUED, ""
@@ -87,6 +89,7 @@ class Job:
         self._data = data  # (base, tokenizer, train_set, test_set, device)
         self._task = task  # submit_task's work, or None for the lab's train()
         self._on_done = on_done  # called once in this thread when the job has ended
+        self._on_running = on_running  # called in this thread when the job starts training
         self.save_problem = ""  # why on_done failed, if it did
         self._stop = threading.Event()
         self._finished = threading.Event()
@@ -130,6 +133,8 @@ class Job:
                 return
             try:
                 self.status = RUNNING
+                if self._on_running is not None:
+                    self._on_running(self)
                 self._train()
                 self._ended()  # still holding the slot: the saving work counts as the run's
             finally:
@@ -240,11 +245,12 @@ def _release(job: Job) -> None:
 
 # ---------------------------------------------------------------- public API
 def submit(cfg: RunConfig, base, tokenizer, train_set, test_set, *, owner: Owner | str = "",
-           label_text: str | None = None, device: torch.device | str | None = None, on_done=None) -> Job:
+           label_text: str | None = None, device: torch.device | str | None = None, on_done=None,
+           on_running=None) -> Job:
     """Queue a run and start its thread; returns at once. ``base`` is copied, never changed."""
     cfg.check()  # a bad config fails here, in the page, with a clear ValueError
     job = Job(cfg, (base, tokenizer, train_set, test_set, device), _owner_id(owner),
-              label_text or default_label(cfg), on_done=on_done)
+              label_text or default_label(cfg), on_done=on_done, on_running=on_running)
     return _enqueue(job, owner)
 
 

@@ -1,6 +1,7 @@
 """Lab runs kept in the store (``peft_edu.store.runs``): what a run is turned into, and back.
 
 - ``config_doc(cfg)`` / ``config_from(doc)``: a ``RunConfig`` as JSON and back.
+- ``marker(store, run_id)``: the ``on_running`` hook of ``jobs.submit`` (queued -> running).
 - ``recorder(store, learner_id, run_id, tokenizer, test_set)``: the ``on_done`` hook of
   ``jobs.submit``. In the job's thread it keeps the curves, the results, the confusion matrix
   on the test split and the adapter zip, so nothing depends on the learner's browser.
@@ -20,7 +21,7 @@ from peft_edu.lab.train import TrainResult
 from peft_edu.methods import protocol
 from peft_edu.registry import METHODS
 from peft_edu.store import Store
-from peft_edu.store.runs import SavedRun, finish_run
+from peft_edu.store.runs import SavedRun, finish_run, set_status
 
 RESULT_FIELDS = ("test_accuracy", "trainable", "total", "seconds", "peak_memory_bytes", "device",
                  "train_state_bytes")
@@ -82,6 +83,13 @@ def result_doc(result: TrainResult | None) -> dict:
     return {name: getattr(result, name) for name in RESULT_FIELDS}
 
 
+def marker(store: Store, run_id: str):
+    """``on_running`` for ``jobs.submit``: the kept run is training now (the teacher's queue)."""
+    def on_running(job) -> None:
+        set_status(store, run_id, "running")
+    return on_running
+
+
 def recorder(store: Store, learner_id: str, run_id: str, tokenizer, test_set):
     """``on_done`` for ``jobs.submit``: keep everything the run produced."""
     def on_done(job) -> None:
@@ -98,18 +106,22 @@ def recorder(store: Store, learner_id: str, run_id: str, tokenizer, test_set):
     return on_done
 
 
+def _result(run: SavedRun, metrics: tuple) -> TrainResult | None:
+    r = run.result
+    if not r:
+        return None
+    return TrainResult(run.status, run.message, None, list(metrics), r.get("test_accuracy"), r.get("trainable", 0),
+                       r.get("total", 0), r.get("seconds", 0.0), r.get("peak_memory_bytes", 0),
+                       r.get("device", "cpu"), r.get("train_state_bytes", 0))
+
+
 def saved_view(run: SavedRun) -> JobView | None:
     """A kept run drawn like a live one (``result.model`` is None); None if it cannot be read."""
     cfg = config_from(run.config)
     if cfg is None:
         return None
     metrics = tuple(StepMetrics(**m) for m in run.curves)
+    progress = 1.0 if run.status == "done" else (metrics[-1].step / metrics[-1].steps if metrics else 0.0)
     r = run.result
-    result = None
-    if r:
-        result = TrainResult(run.status, run.message, None, list(metrics), r.get("test_accuracy"), r.get("trainable", 0),
-                             r.get("total", 0), r.get("seconds", 0.0), r.get("peak_memory_bytes", 0),
-                             r.get("device", "cpu"), r.get("train_state_bytes", 0))
-    return JobView(run.id, "", run.label, cfg, run.status, run.message, None, metrics, 1.0 if run.status == "done"
-                   else (metrics[-1].step / metrics[-1].steps if metrics else 0.0), 0.0, result,
-                   r.get("trainable"), r.get("total"), r.get("device"))
+    return JobView(run.id, "", run.label, cfg, run.status, run.message, None, metrics, progress, 0.0,
+                   _result(run, metrics), r.get("trainable"), r.get("total"), r.get("device"))

@@ -72,11 +72,17 @@ def _with_result(method: str, values: dict[str, int], result: int) -> str:
     return f"{fill_formula(formula, values)} {link} {latex_int(result)}"
 
 
-def _layer_row(method: str, size: int, d_out: int, d_in: int, label: str, counted: int | None = None) -> CountRow:
+def _layer_row(method: str, size: int, d_out: int, d_in: int, label: str, counted: int | None = None,
+               lesson: bool = False) -> CountRow:
+    """One layer's count at slider value ``size``; with ``lesson``, the other knobs as the page's
+    run has them (its module's ``LESSON`` config: OFT's toy run uses blocks of 8), else the paper's."""
+    import dataclasses
+
     from peft_edu.inject import layer_params
 
     knob = knob_of(method)
-    trainable = layer_params(method, d_out, d_in, **knob.config(size))
+    options = dataclasses.asdict(protocol(method).lesson.config) if lesson else {}
+    trainable = layer_params(method, d_out, d_in, **{**options, **knob.config(size)})
     values = {"d_{out}": d_out, "d_{in}": d_in, "d": d_out, knob.symbol: size}
     frozen = 0 if get_method(method).family == "baseline" else d_out * d_in  # full FT freezes nothing
     return CountRow(label, trainable, frozen, _with_result(method, values, trainable), counted)
@@ -137,5 +143,5 @@ def page_counts(method: str, size: int) -> list[CountRow]:
     task, run_size = ToyTask(), (size if knob.arg else None)
     rows.append(_layer_row(method, size, task.d_hidden, task.d_in,
                            f"the animation's {task.d_hidden}×{task.d_in} toy layer",
-                           counted_toy_layer(method, run_size)))
+                           counted_toy_layer(method, run_size), lesson=True))
     return rows

@@ -45,7 +45,9 @@ def build(method: str, size: int | None, data: ToyData, **config) -> nn.Module:
         if "alpha" in options:
             options["alpha"] = float(size)
     targets = {"targets": ADAPTED} if spec.uses_targets else {}
-    return peft_edu.apply(fresh_copy(data), method, train_head=False, **targets, **{**options, **config})
+    model = fresh_copy(data)
+    torch.manual_seed(0)  # the method's random init is the same whatever ran before in this process
+    return peft_edu.apply(model, method, train_head=False, **targets, **{**options, **config})
 
 
 def views_of(model: nn.Module) -> tuple[tuple[TensorView, ...], Callable[[], dict[str, torch.Tensor]]]:

@@ -101,7 +101,9 @@ def lesson_model(method: str, size: int | None = None) -> nn.Module:
     knob = peft_edu.METHODS[method].size_knob
     if knob and size is not None:
         options[knob] = size
-    return peft_edu.apply(pretrained(), method, train_head=True, **options)
+    base = pretrained()  # the first call pre-trains it, drawing from the global generator
+    torch.manual_seed(0)  # so the method's random init is the same whatever ran before
+    return peft_edu.apply(base, method, train_head=True, **options)
 
 
 def transformer_run(method: str, size: int | None = None, steps: int = STEPS, lr: float = LR,

@@ -18,7 +18,7 @@ KINDS = ("single", "multi", "numeric")  # single choice, multiple select, numeri
 DIFFICULTIES = ("easy", "medium", "hard")
 # App pages other than the method pages; each is a script app_pages/<name>.py of the app
 # (the library does not import the app: tests/test_quiz_bank.py checks the scripts exist).
-PAGES = ("home", "calculator", "lab", "compare", "distributed", "search")
+PAGES = ("home", "deciding", "calculator", "lab", "compare", "distributed", "search")
 FORMULAS = ("layer_params", "finetune_gb", "finetune_gb_per_gpu")  # see peft_edu.quiz.generate
 
 _QUESTION_KEYS = {"id", "topic", "kind", "difficulty", "page", "prompt", "options", "answer",

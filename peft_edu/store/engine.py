@@ -55,6 +55,15 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _normalise(url: str) -> str:
+    """``postgres://`` and ``postgresql://`` mean psycopg 3 here (the driver this app installs)."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
 def _create(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -104,6 +113,7 @@ def _move_aside(path: Path) -> Path:
 
 def open_engine(url: str) -> tuple[Engine, str]:
     """(engine with the newest schema, notice); the notice says what was repaired, if anything."""
+    url = _normalise(url)
     try:
         engine = _create(url)
     except (ArgumentError, ImportError, ValueError) as err:

@@ -1,6 +1,7 @@
 """In a real browser, against a real store: a learner answers two quiz questions and finishes a
 lab run; after a reload the sidebar progress, the quiz position and the run (curves, results,
 adapter download) are still there; after a server restart the resume link brings back the same.
+Once on a SQLite file, once on a real PostgreSQL server.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from playwright.sync_api import expect
 
 from tests.e2e.helpers import assert_no_exception, screenshot, wait_for_app_idle
 from tests.server import free_port, running_app
+from tests.stores import postgres_server, store_url  # noqa: F401  (fixtures: a SQLite file, a PostgreSQL server)
 from tests.tiny import TINY_CSV
 
 pytestmark = pytest.mark.e2e
@@ -79,8 +81,8 @@ def _resume_link(page) -> str:
 
 
 @pytest.mark.timeout(1200)
-def test_work_survives_a_reload_and_a_server_restart(browser, tmp_path):
-    env = {"PEFT_LAB_DB": f"sqlite:///{tmp_path / 'class.sqlite3'}", "PEFT_LAB_DATA": str(tmp_path / "data")}
+def test_work_survives_a_reload_and_a_server_restart(browser, store_url, tmp_path):
+    env = {"PEFT_LAB_DB": store_url, "PEFT_LAB_DATA": str(tmp_path / "data")}
     port = free_port()
     csv = tmp_path / "tiny.csv"
     csv.write_bytes(TINY_CSV)

@@ -7,7 +7,7 @@ import pytest
 from tests.e2e.helpers import assert_router_page, screenshot, wait_for_app_idle
 
 pytestmark = pytest.mark.e2e
-PAGES = ["", "calculator", "lab", "compare", "quiz"]  # "" is the home page (default)
+PAGES = ["", "calculator", "lab", "compare", "quiz", "teacher"]  # "" is the home page (default)
 
 
 @pytest.mark.parametrize("path", PAGES)

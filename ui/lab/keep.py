@@ -5,6 +5,7 @@ the learner's id (``attach`` points the session state at them), so a refresh or 
 finds the runs still queued or training. Every run is also kept in the store from the moment
 it is queued (``submit``); its results arrive there from the job's own thread
 (``peft_edu.lab.saved.recorder``), and ``kept_views`` reads them back, after a restart too.
+Memory stays bounded: ``trim_models`` holds at most ``MODELS_IN_MEMORY`` trained models.
 """
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ import threading
 import streamlit as st
 
 from peft_edu.lab import jobs
-from peft_edu.lab.saved import config_doc, recorder, saved_view
+from peft_edu.lab.saved import config_doc, marker, recorder, saved_view
 from peft_edu.store import runs
 from ui import learner
 
+MODELS_IN_MEMORY = 8  # trained MiniLM copies (~90 MB each) held for Try it, across all learners
 state = st.session_state
 
 
@@ -34,7 +36,22 @@ def attach() -> str:
         state["lab_jobs"] = reg["jobs"].setdefault(learner_id, [])
         state["lab_job_data"] = reg["data"].setdefault(learner_id, {})
         state["lab_run_ids"] = reg["runs"].setdefault(learner_id, {})
+    trim_models()
     return learner_id
+
+
+def trim_models(limit: int = MODELS_IN_MEMORY) -> None:
+    """Hold at most ``limit`` trained models in the whole process (newest kept): an older
+    ended job leaves the registry (its results are in the store; only Try it needs the model)."""
+    reg = _registry()
+    with reg["lock"]:
+        ended = [(job, learner_id) for learner_id, mine in reg["jobs"].items() for job in mine if job.finished]
+        ended.sort(key=lambda pair: pair[0].created, reverse=True)
+        with_model = [pair for pair in ended if getattr(pair[0].result, "model", None) is not None]
+        for job, learner_id in with_model[limit:]:
+            reg["jobs"][learner_id].remove(job)
+            reg["data"][learner_id].pop(job.id, None)
+            jobs.forget(job)
 
 
 def drop(learner_id: str) -> None:
@@ -54,7 +71,7 @@ def submit(cfg, data, base, tokenizer, label_text: str | None = None):
     runs.add_run(store, learner_id, run_id, job_id="", label=label_text, method=cfg.method, data_name=name,
                  config=config_doc(cfg), label_names=test.label_names)
     job = jobs.submit(cfg, base, tokenizer, train, test, owner=state["lab_owner"], label_text=label_text,
-                      on_done=recorder(store, learner_id, run_id, tokenizer, test))
+                      on_running=marker(store, run_id), on_done=recorder(store, learner_id, run_id, tokenizer, test))
     state["lab_run_ids"][job.id] = run_id
     return job
 
@@ -93,3 +110,30 @@ def data_of(run_id: str):
 
 def adapter(run_id: str) -> bytes | None:
     return runs.adapter_bytes(learner.store(), learner.learner_id(), run_id)
+
+
+# --- the learner's last valid upload, kept in their folder ------------------------------------
+UPLOAD_KEY = "lab_upload"  # kept document: {"name": file name, "bytes": size}
+
+
+def keep_upload(name: str, raw: bytes) -> None:
+    """Keep the learner's valid CSV (once per file), so the next visit can train on it again."""
+    key = (name, len(raw))
+    if state.get("lab_upload_kept") == key:
+        return
+    store, learner_id = learner.store(), learner.learner_id()
+    folder = store.learner_folder(learner_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "upload.csv").write_bytes(raw)
+    store.keep(learner_id, UPLOAD_KEY, {"name": name, "bytes": len(raw)})
+    state["lab_upload_kept"] = key
+
+
+def kept_upload() -> tuple[str, bytes] | None:
+    """(file name, bytes) of the learner's last valid upload, if one is kept."""
+    store, learner_id = learner.store(), learner.learner_id()
+    doc = store.kept(learner_id, UPLOAD_KEY)
+    path = store.learner_folder(learner_id) / "upload.csv"
+    if not doc or not path.is_file():
+        return None
+    return doc["name"], path.read_bytes()

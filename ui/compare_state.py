@@ -1,0 +1,30 @@
+"""The Compare page's race settings in its URL (``?methods=lora,ia3&same=1``): a teacher's
+link opens the race set up. UI only; unknown methods in a link are left out."""
+from __future__ import annotations
+
+import streamlit as st
+
+from peft_edu import METHODS
+from ui import url_state
+
+state = st.session_state
+
+
+def load_url() -> None:
+    """Settings from a URL the page did not write itself (before the widgets render)."""
+    query = url_state.page_query()
+    if not query or query == state.get("compare_last_query"):
+        return
+    if "methods" in query:
+        state["compare_methods"] = [k for k in str(query["methods"]).split(",") if k in METHODS]
+    if "same" in query:
+        state["compare_same_settings"] = str(query["same"]) == "1"
+
+
+def save_url(chosen: list[str], same: bool) -> None:
+    """The settings on screen into the URL (all methods: no list)."""
+    query = {"same": "1" if same else "0"}
+    if list(chosen) != list(METHODS):
+        query["methods"] = ",".join(chosen)
+    url_state.write_query(query)
+    state["compare_last_query"] = query
