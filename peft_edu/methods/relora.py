@@ -190,10 +190,10 @@ def zero_delta(layer: ReLoRALinear) -> None:
 # chance (53.8 %) within 100 steps.
 LAB = LabDefaults(lr=2e-3, steps=100, config=Config(r=8, alpha=16.0, reset_every=50, warmup=5, restart_warmup=5))
 K_LESSON = 25  # the page run: 80 steps, restarts after 25, 50 and 75 (the paper's K is 5000)
-# Compare race: Adam lr 0.1, the best final loss of 0.003/0.01/0.03/0.1 (scripts/measure_race_lrs.py)
+# Compare race: Adam lr 0.03, the best final loss of 0.003/0.01/0.03/0.1 (scripts/measure_race_lrs.py)
 LESSON = LessonDefaults("layer", Config(r=2, alpha=2.0, reset_every=K_LESSON, warmup=2, restart_warmup=2),
                         note=f"ReLoRA merges B·A into W and restarts A, B every K = {K_LESSON} steps: "
-                             "W − W₀ gains up to r ranks per restart.", race_lr=0.1)
+                             "W − W₀ gains up to r ranks per restart.", race_lr=0.03)
 
 
 # ---------------------------------------------------------------- the method page
