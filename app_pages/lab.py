@@ -105,10 +105,10 @@ st.caption("Fine-tune a real pretrained transformer — all-MiniLM-L6-v2 (BERT a
 
 left, right = st.columns([1, 2], gap="large")
 with left:
+    url.load_url()  # ?data=...&method=...&r=...: a shared link sets the data choice and the recipe up
     st.subheader("Data")
     data = choose_data()
     st.subheader("Recipe")
-    url.load_url()  # ?method=...&r=...: a shared link sets the recipe up
     method = choose_method()
     cfg = render_knobs(method)
     url.save_url(cfg)

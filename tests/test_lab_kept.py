@@ -125,6 +125,18 @@ def test_the_recipe_is_in_the_url(app_store):
     at.selectbox(key="lab_method").set_value("ia3").run()  # the page writes what is on screen
     query = {k: v[-1] if isinstance(v, list) else v for k, v in at.query_params.items()}
     assert query["method"] == "ia3" and "r" not in query and query["learner"]
+    assert query["data"] == "builtin"
+
+
+def test_the_data_choice_is_in_the_url(app_store):
+    at = AppTest.from_file(PAGE, default_timeout=300)
+    at.query_params.update({"data": "upload", "method": "lora"})
+    at.run()  # a teacher's link to the upload form (the file stays with each learner)
+    assert not at.exception, at.exception
+    assert at.radio(key="lab_data_source").value.startswith("Upload")
+    assert any("built-in dataset" in i.value for i in at.info)  # no file yet: runs use the built-in data
+    query = {k: v[-1] if isinstance(v, list) else v for k, v in at.query_params.items()}
+    assert query["data"] == "upload"
 
 
 def test_the_process_holds_a_bounded_number_of_trained_models(app_store):

@@ -84,6 +84,24 @@ def test_delete_my_data(app_store):
     assert at.session_state["learner"].id != me.id and at.session_state["quiz_progress"] == {}
 
 
+def test_delete_in_one_tab_is_a_clean_new_start_in_the_other(app_store):
+    """Two tabs of one learner; "Delete my data" in one: the other's next run says so and goes on
+    as a new learner (its answers go to the new learner, nothing raises)."""
+    one = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    me, code = one.session_state["learner"], one.session_state["learner_code"]
+    other = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    other.query_params["learner"] = code
+    other.run()
+    assert other.session_state["learner"].id == me.id
+    one.sidebar.checkbox(key="learner_delete_confirm").check().run()
+    one.sidebar.button(key="learner_delete").click().run()
+    other.run()
+    assert not other.exception, other.exception
+    assert other.session_state["learner"].id != me.id and app_store.learner(me.id) is None
+    assert app_store.learner(other.session_state["learner"].id) is not None
+    assert "was deleted" in " ".join(i.value for i in other.sidebar.info)
+
+
 def test_a_page_that_keeps_its_settings_in_the_url_keeps_the_learner_too(app_store):
     """The calculator writes its configuration into the URL: the learner's code stays beside it,
     and a changed widget is not undone by the URL on the next run."""

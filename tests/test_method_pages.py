@@ -80,3 +80,15 @@ def test_rank_above_the_layer_warns():
     assert any("larger than min(d_out, d_in) = 16" in w.value for w in at.warning)
     at.select_slider[0].set_value(16).run()
     assert not any("larger than min(d_out, d_in)" in w.value for w in at.warning)
+
+
+def test_every_section_has_a_stable_link():
+    """The page opens with a link per section (…/lora#counts), and each fragment is the anchor of
+    a heading on the page (the quiz's is drawn by the router, after the page)."""
+    from ui.method import SECTIONS
+
+    at = run_page("lora")
+    anchors = {h.proto.anchor for h in (*at.subheader, *at.header)}
+    for label, anchor in SECTIONS:
+        assert f"[{label}](#{anchor})" in at.markdown[0].value
+        assert anchor in anchors or anchor == "quiz", anchor

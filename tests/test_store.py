@@ -128,6 +128,23 @@ def test_old_runs_are_cleaned_up_with_their_files(store):
     assert not (store.learner_folder(ann.id) / "adapters" / f"{old}.zip").exists()
 
 
+def test_learners_idle_past_the_age_limit_go_with_everything_they_kept(store):
+    from peft_edu.store.schema import learners as learners_table
+
+    idle, active = store.new_learner("idle")[0], store.new_learner("active")[0]
+    for who in (idle, active):
+        store.record_answer(who.id, "q", "lora", True)
+        store.keep(who.id, "upload", {"name": "mine.csv"})
+        runs.add_run(store, who.id, runs.new_run_id(), job_id="", label="r", method="lora", data_name="d", config={})
+    with store.engine.begin() as conn:
+        conn.execute(update(learners_table).where(learners_table.c.id == idle.id)
+                     .values(last_seen=learners_table.c.last_seen - timedelta(days=31)))
+    assert runs.forget_idle_learners(store, max_age_days=30) == 1
+    assert store.learner(idle.id) is None and store.kept(idle.id, "upload") is None
+    assert runs.runs_of(store, idle.id) == [] and store.answer_count(idle.id) == 0
+    assert store.kept(active.id, "upload") == {"name": "mine.csv"} and len(runs.runs_of(store, active.id)) == 1
+
+
 def test_twenty_sessions_writing_at_once_lose_no_answer(store):
     sessions, per_session = 20, 15
     learners = [store.new_learner(f"learner {i}")[0] for i in range(sessions)]

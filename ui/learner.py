@@ -26,7 +26,8 @@ state = st.session_state
 @st.cache_resource(show_spinner=False)
 def _open() -> tuple[Store, str]:
     """The process's store, opened (and migrated) once; runs left live by a previous server
-    process become "interrupted", runs older than PEFT_LAB_KEEP_DAYS (default 30) go."""
+    process become "interrupted", runs older than PEFT_LAB_KEEP_DAYS (default 30) go, and so do
+    learners not seen for that long, with everything they kept."""
     try:
         store = open_store()
         notice = store.notice
@@ -35,7 +36,9 @@ def _open() -> tuple[Store, str]:
         notice = f"{err} Work is kept only while this server runs."
     runs.interrupt_live(store)
     raw = os.environ.get("PEFT_LAB_KEEP_DAYS", "").strip()
-    runs.cleanup(store, float(raw) if raw.replace(".", "", 1).isdigit() else 30.0)
+    days = float(raw) if raw.replace(".", "", 1).isdigit() else 30.0
+    runs.cleanup(store, days)
+    runs.forget_idle_learners(store, days)  # and their kept uploads and quiz state with them
     return store, notice
 
 
@@ -61,6 +64,12 @@ def current() -> Learner:
             found, code = store().new_learner()
         _adopt(found, code)
         mine = found
+    elif store().learner(mine.id) is None:  # "Delete my data" in another tab of this learner
+        found, code = store().new_learner()
+        _adopt(found, code)
+        mine = found
+        state["learner_notice"] = ("Your data was deleted (in another tab or by your teacher), so this "
+                                   "is a new start with a new code.")
     elif time.monotonic() - state["learner_touched"] > TOUCH_S:
         store().touch(mine.id)
         state["learner_touched"] = time.monotonic()

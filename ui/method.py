@@ -45,14 +45,22 @@ def _share_bar(key: str, size: int):
     return share_bar(_counts(key, size))
 
 
+SECTIONS = (("Formula", "formula"), ("Watch it train", "watch"), ("Counts", "counts"),
+            ("Pros & cons", "pros"), ("Code", "code"), ("Related", "related"), ("Lesson", "lesson"),
+            ("Quiz", "quiz"))  # (label, URL fragment): every section of a method page has a stable link
+
+
 def _header(spec) -> None:
     st.title(spec.name)
+    st.markdown(" · ".join(f"[{label}](#{anchor})" for label, anchor in SECTIONS),
+                help="Each section has its own link: copy it to send a page open at that section "
+                     f"(e.g. …/{spec.key}#counts).")
     st.caption(f"{spec.paper} ({spec.year}) · [arXiv {spec.arxiv}]({spec.arxiv_url})")
     st.markdown(spec.idea)
 
 
 def _formula(spec) -> None:
-    st.subheader("The formula")
+    st.subheader("The formula", anchor="formula")
     st.latex(spec.formula)
     st.markdown("\n".join(f"- ${sym}$: {meaning}" for sym, meaning in spec.symbols))
     c1, c2 = st.columns(2)
@@ -90,7 +98,7 @@ def _size_slider(key: str) -> int:
 
 
 def _watch(key: str, size: int) -> None:
-    st.subheader("Watch it train")
+    st.subheader("Watch it train", anchor="watch")
     what = "a tiny pretrained BERT" if uses_transformer(key) else "one layer of a small MLP"
     st.markdown(
         f"A real training run with peft_edu on {what}. Every square is one number of a tensor, "
@@ -105,7 +113,7 @@ def _watch(key: str, size: int) -> None:
 
 
 def _counts_panel(key: str, size: int) -> None:
-    st.subheader("How many parameters train")
+    st.subheader("How many parameters train", anchor="counts")
     rows = _counts(key, size)
     for row in rows:
         st.markdown(f"**{row.label}**")
@@ -125,7 +133,7 @@ def _counts_panel(key: str, size: int) -> None:
 def _pros_cons(spec) -> None:
     c1, c2 = st.columns(2)
     with c1:
-        st.subheader("Pros")
+        st.subheader("Pros", anchor="pros")
         st.markdown("\n".join(f"- {p}" for p in spec.pros))
     with c2:
         st.subheader("Cons")
@@ -136,14 +144,14 @@ def _pros_cons(spec) -> None:
 
 
 def _source(key: str) -> None:
-    st.subheader("The code that trained above")
+    st.subheader("The code that trained above", anchor="code")
     for title, code in layer_sources(key):
         with st.expander(f"Source: {title}"):
             st.code(code, language="python")
 
 
 def _links(spec) -> None:
-    st.subheader("Related")
+    st.subheader("Related", anchor="related")
     cols = st.columns(max(len(spec.related), 1))
     for col, other in zip(cols, spec.related):
         with col:

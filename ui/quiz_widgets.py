@@ -172,7 +172,7 @@ def render_method_quiz(key: str) -> None:
     run = runs[key]
     quiz, graded = run["quiz"], run["graded"]
     with st.container(border=True):
-        st.subheader(f"Check yourself: {METHODS[key].name}", anchor=f"{key}-quiz")
+        st.subheader(f"Check yourself: {METHODS[key].name}", anchor="quiz")
         for i, q in enumerate(quiz.questions):
             def store(g: Graded, i: int = i) -> None:
                 graded[i] = g

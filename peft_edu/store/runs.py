@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import delete, insert, select, update
 
-from peft_edu.store.schema import LIVE, runs
+from peft_edu.store.schema import LIVE, learners, runs
 from peft_edu.store.store import Store, now, utc
 
 INTERRUPTED = "interrupted"
@@ -131,6 +131,18 @@ def cleanup(store: Store, max_age_days: float) -> int:
         if row.adapter_path:
             Path(store.folder / row.adapter_path).unlink(missing_ok=True)
     return len(old)
+
+
+def forget_idle_learners(store: Store, max_age_days: float) -> int:
+    """Delete learners not seen for ``max_age_days`` with all they kept (answers, the quiz in
+    progress, the kept upload, runs and adapter files): the store's age limit for whole learners.
+    Returns how many."""
+    cutoff = now() - timedelta(days=max_age_days)
+    with store.engine.connect() as conn:
+        idle = conn.execute(select(learners.c.id).where(learners.c.last_seen < cutoff)).scalars().all()
+    for learner_id in idle:
+        store.delete_learner(learner_id)
+    return len(idle)
 
 
 def remove_empty_folders(store: Store) -> None:

@@ -1,7 +1,8 @@
 """The lab's recipe in its URL (``?method=vera&r=64&lr=0.002&steps=50&batch=16&seed=0``), so a
 teacher can hand out a link that opens the lab set up. UI only: the widget keys are
 ``ui.lab.knobs``'s; a value out of range snaps to the nearest one the widget offers, an
-unknown method or field is ignored. (An uploaded data set cannot travel in a link.)
+unknown method or field is ignored. ``data=builtin|upload`` picks the data set (an uploaded file
+itself cannot travel in a link: ``upload`` opens the learner's own kept upload).
 """
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import dataclasses
 import streamlit as st
 
 from peft_edu.lab.run_config import METHOD_CHOICES, RunConfig, defaults
+from peft_edu.lab.data import BUILTIN_NAME
 from ui import url_state
+from ui.lab.data import UPLOAD
 from ui.lab.knobs import BATCH_CHOICES, LR_CHOICES, STEP_RANGE, WIDGETS, nearest, widget_key
 
 BUDGET = {"lr": "lr", "steps": "steps", "batch": "batch_size", "seed": "seed"}  # URL key -> RunConfig field
@@ -33,10 +36,19 @@ def _knob(method: str, name: str, value: float, default) -> None:
         state[widget_key(method, name)] = type(default)(min(max(value, 0), widget.top))
 
 
+DATA = {"builtin": BUILTIN_NAME, "upload": UPLOAD}  # URL value -> the data radio's option
+
+
 def load_url() -> None:
-    """A URL the page did not write itself sets the method and its knobs (before the widgets)."""
+    """A URL the page did not write itself sets the data choice, the method and its knobs (before
+    the widgets). ``data=upload`` selects the learner's own kept upload (the file itself stays
+    with the learner: it never travels in a link)."""
     query = url_state.page_query()
-    if not query or query == state.get("lab_last_query") or query.get("method") not in METHOD_CHOICES:
+    if not query or query == state.get("lab_last_query"):
+        return
+    if query.get("data") in DATA:
+        state["lab_data_source"] = DATA[query["data"]]
+    if query.get("method") not in METHOD_CHOICES:
         return
     method = state["lab_method"] = query["method"]
     start = defaults(method)
@@ -57,8 +69,9 @@ def load_url() -> None:
 
 
 def save_url(cfg: RunConfig) -> None:
-    """The recipe on screen into the URL (after the widgets)."""
-    query = {"method": cfg.method}
+    """The data choice and the recipe on screen into the URL (after the widgets)."""
+    source = state.get("lab_data_source", BUILTIN_NAME)
+    query = {"data": next((k for k, v in DATA.items() if v == source), "builtin"), "method": cfg.method}
     if cfg.config is not None:
         query |= {f.name: f"{getattr(cfg.config, f.name):g}" for f in dataclasses.fields(cfg.config)
                   if f.name in WIDGETS}

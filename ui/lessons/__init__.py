@@ -31,7 +31,7 @@ def render_lesson(key: str) -> None:
     if lesson is None:
         st.info(f"No hands-on lesson for {METHODS[key].name} yet: the animation above is its real run.")
         return
-    st.header(f"Lesson: {METHODS[key].name} up close")
+    st.header(f"Lesson: {METHODS[key].name} up close", anchor="lesson")
     st.caption("Every figure below comes from a real run or measurement with peft_edu, computed on first "
                "visit and cached for everyone.")
     lesson()
