@@ -72,6 +72,18 @@ def baseline_accuracy(data_name: str) -> float | None:
     return None
 
 
+def baseline_model(data_name: str):
+    """The trained head-only model on this data, for Try it: the learner's own kept head-only run,
+    else the shared one on the shipped data; None while neither holds a model."""
+    for run in reversed(keep.kept_runs()):
+        if run.method == HEAD_ONLY and run.data_name == data_name and keep.model_of(run.id) is not None:
+            return keep.model_of(run.id)
+    shared = shared_baseline()["job"]
+    if data_name == BUILTIN_NAME and shared is not None and shared.view().status == "done":
+        return shared.view().result.model
+    return None
+
+
 def submit(cfg, data, label_text: str | None = None) -> None:
     name, train, test = data
     base, tokenizer = base_model(len(train.label_names))
@@ -135,4 +147,4 @@ with right:
     live = st.fragment(run_every=REFRESH_S if busy else None)(render_live)
     live(base, lambda: baseline_accuracy(data[0]))
 
-render_finished(keep.kept_runs(), base_model, baseline_accuracy)
+render_finished(keep.kept_runs(), base_model, baseline_accuracy, baseline_model)

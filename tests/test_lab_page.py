@@ -105,6 +105,28 @@ def test_short_run_shows_progress_then_results(quiet_at):
     assert at.get("download_button"), "a LoRA run offers its adapter"
 
 
+def test_try_it_compares_with_the_trained_head_only_baseline(quiet_at):
+    """With a head-only run on the same data finished, Try it sets the fine-tuned model beside
+    that trained baseline (not an untrained head) and says why it sits near chance."""
+    at = quiet_at
+    at.radio(key="lab_data_source").set_value("Upload a CSV (text, label)").run()
+    at.file_uploader(key="lab_upload").set_value(("tiny.csv", TINY_CSV, "text/csv")).run()
+    for method in ("head_only", "lora"):
+        at.selectbox(key="lab_method").set_value(method).run()
+        at.number_input(key=f"lab_knob_{method}_steps").set_value(2).run()
+        at.select_slider(key=f"lab_knob_{method}_batch").set_value(4).run()
+        at.button(key="lab_start").click().run()
+        assert not at.exception, at.exception
+        assert at.session_state["lab_jobs"][-1].wait(600)
+    at.run()
+    lora_run = at.session_state["lab_run_ids"][at.session_state["lab_jobs"][-1].id]
+    at.selectbox(key="lab_explore").set_value(lora_run).run()
+    at.text_input(key="lab_try_text").input("United beat City 2-0").run()
+    assert not at.exception, at.exception
+    assert {"Head only (trained head, frozen encoder)", "Fine-tuned"} <= {m.label for m in at.metric}
+    assert "word order" in " ".join(c.value for c in at.caption)
+
+
 # ---------------------------------------------------------------- CSV uploads
 def _upload(at, name: str, raw: bytes):
     at.radio(key="lab_data_source").set_value("Upload a CSV (text, label)").run()

@@ -106,13 +106,14 @@ def confusion_figure(matrix: Sequence[Sequence[int]], label_names: Sequence[str]
 
 
 def probability_bars(label_names: Sequence[str], base: Sequence[float], tuned: Sequence[float],
-                     title: str = "Probability of each label") -> go.Figure:
-    """Side-by-side bars: the base model (head untrained for this task) and the fine-tuned one."""
+                     title: str = "Probability of each label", base_name: str = "base model") -> go.Figure:
+    """Side-by-side bars: the reference model (``base_name``: the trained head-only baseline, or
+    the base with an untrained head) and the fine-tuned one."""
     if not (len(label_names) == len(base) == len(tuned)):
         raise ValueError("one probability per label is needed for both models")
     names = [str(n) for n in label_names]
     fig = go.Figure()
-    for model, probs, color in (("base model", base, FROZEN), ("fine-tuned", tuned, TRAINABLE)):
+    for model, probs, color in ((base_name, base, FROZEN), ("fine-tuned", tuned, TRAINABLE)):
         values = [100 * float(p) for p in probs]
         fig.add_trace(go.Bar(x=names, y=values, name=model, marker_color=color,
                              text=[f"{v:.1f}%" for v in values], textposition="outside",

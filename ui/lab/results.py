@@ -45,8 +45,14 @@ def render_download(run_id: str, method: str, label: str) -> None:
     st.caption(adapter_note(method))
 
 
-def render_try_it(run_id: str, base, tuned, tokenizer, label_names, max_length: int) -> None:
-    """Type a sentence: prediction and probabilities of the base and the fine-tuned model."""
+HEAD_ONLY_TITLE = "Head only (trained head, frozen encoder)"
+UNTRAINED_TITLE = "Base model (head not trained)"
+
+
+def render_try_it(run_id: str, base, tuned, tokenizer, label_names, max_length: int,
+                  base_title: str = UNTRAINED_TITLE) -> None:
+    """Type a sentence: prediction and probabilities of the reference model (``base_title``) and
+    the fine-tuned one."""
     from peft_edu.lab.train import predict
     from peft_edu.viz.training import probability_bars
 
@@ -58,12 +64,12 @@ def render_try_it(run_id: str, base, tuned, tokenizer, label_names, max_length: 
     p_base = predict(base, tokenizer, text, label_names, max_length)
     p_tuned = predict(tuned, tokenizer, text, label_names, max_length)
     col_base, col_tuned = st.columns(2)
-    for col, title, probs in ((col_base, "Base model (head not trained)", p_base),
-                              (col_tuned, "Fine-tuned", p_tuned)):
+    for col, title, probs in ((col_base, base_title, p_base), (col_tuned, "Fine-tuned", p_tuned)):
         best = max(probs, key=probs.get)
         col.metric(title, best, f"{100 * probs[best]:.1f}% sure", delta_color="off")
     fig = probability_bars(label_names, [p_base[n] for n in label_names], [p_tuned[n] for n in label_names],
-                           title=f"Probability of each label for: {text[:60]}{'…' if len(text) > 60 else ''}")
+                           title=f"Probability of each label for: {text[:60]}{'…' if len(text) > 60 else ''}",
+                           base_name="head only" if base_title == HEAD_ONLY_TITLE else "base model")
     st.plotly_chart(fig, key=f"lab_try_chart_{run_id}")
 
 
@@ -96,7 +102,10 @@ def render_table(views, data_names: dict, baseline: float | None) -> None:
                    f"**{100 * baseline:.1f}%** test accuracy, measured in this app on the same data.")
 
 
-def render_try_tab(run, view, base_model) -> None:
+def render_try_tab(run, view, base_model, baseline_model=None) -> None:
+    """Try it: the run's model beside the trained head-only baseline on the same data (the fair
+    reference: what training only a head on the frozen encoder gets), or, until that baseline
+    exists, beside the base with its untrained head."""
     model, data = keep.model_of(run.id), keep.data_of(run.id)
     if model is None or data is None:
         st.info("Try it needs this run's trained model, which the server no longer holds (it keeps your newest "
@@ -104,10 +113,21 @@ def render_try_tab(run, view, base_model) -> None:
                 icon=":material/info:")
         return
     base, tokenizer = base_model(len(run.label_names))
-    render_try_it(run.id, base, model, tokenizer, run.label_names, view.cfg.max_length)
+    reference = baseline_model(run.data_name) if baseline_model is not None else None
+    if reference is not None and reference is not model:
+        render_try_it(run.id, reference, model, tokenizer, run.label_names, view.cfg.max_length, HEAD_ONLY_TITLE)
+        st.caption("The comparison is the head-only baseline: the same encoder, frozen, with only the classifier "
+                   "head trained on the same data. On this task it sits near chance because the frozen sentence "
+                   "features hardly depend on word order — “City beat United” and “United beat City” use the "
+                   "same words and get nearly the same features, yet have opposite labels. Fine-tuning changes "
+                   "the encoder itself, so it can learn who did what to whom.")
+    else:
+        render_try_it(run.id, base, model, tokenizer, run.label_names, view.cfg.max_length)
+        st.caption("Compared with the base model and an untrained head (the head-only baseline on this data is "
+                   "not trained yet, or the server no longer holds it): its probabilities are near a coin flip.")
 
 
-def render_finished(saved: list, base_model, baseline_fn) -> None:
+def render_finished(saved: list, base_model, baseline_fn, baseline_model=None) -> None:
     """The learner's ended runs (kept in the store): results table, Try it, confusion, adapter."""
     views = keep.kept_views(saved)
     by_id = {run.id: run for run in saved}
@@ -124,7 +144,7 @@ def render_finished(saved: list, base_model, baseline_fn) -> None:
     view, run = next(v for v in done if v.id == run_id), by_id[run_id]
     try_tab, confusion_tab, download_tab = st.tabs(["Try it", "Confusion matrix", "Download adapter"])
     with try_tab:
-        render_try_tab(run, view, base_model)
+        render_try_tab(run, view, base_model, baseline_model)
     with confusion_tab:
         render_confusion(run)
     with download_tab:
