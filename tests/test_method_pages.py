@@ -92,3 +92,23 @@ def test_every_section_has_a_stable_link():
     for label, anchor in SECTIONS:
         assert f"[{label}](#{anchor})" in at.markdown[0].value
         assert anchor in anchors or anchor == "quiz", anchor
+
+
+def test_keyboard_stepping_shows_the_chosen_frame():
+    """The toggle swaps the animation for a still figure at the step a (keyboard-operable)
+    slider picks; that figure's tensors are the run's snapshot at that step."""
+    import json
+
+    from peft_edu.lessons.explainer import page_run
+
+    at = run_page("lora")
+    at.toggle(key="method_lora_stepping").set_value(True).run()
+    assert not at.exception, at.exception
+    run = page_run("lora", knob_of("lora").default)
+    step = run.steps[-1]
+    at.select_slider(key="method_lora_step").set_value(step).run()
+    chart = next(c for c in at.get("plotly_chart") if "method_lora_still" in c.proto.id)
+    spec = json.loads(chart.proto.spec)
+    b = next(t for t in spec["data"] if t.get("name") == "B")
+    expected = run.frames[run.steps.index(step)]["B"]
+    assert abs(b["z"][0][0] - float(expected[0][0])) < 1e-3 and "Colours:" in chart.proto.spec

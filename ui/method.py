@@ -103,12 +103,24 @@ def _watch(key: str, size: int) -> None:
     st.markdown(
         f"A real training run with peft_edu on {what}. Every square is one number of a tensor, "
         "drawn at its true shape: :blue[frozen tensors in grey/blue], :orange[trainable ones in "
-        "orange/purple] (white = 0). Press **▶ Play** or drag the step slider; the loss below "
-        "advances with the frames.")
+        "orange/purple] (white = 0). Press **▶ Play** (or Slow / Fast) or drag the step slider; the loss "
+        "below advances with the frames. Without a mouse, switch on keyboard stepping below.")
     with st.spinner("Training the tiny model (first visit only)…"):
         fig = _animation(key, size)
-    st.plotly_chart(fig, key=f"method_{key}_animation", width="stretch",
-                    config={"displayModeBar": False})
+    stepping = st.toggle("Step through with the keyboard", key=f"method_{key}_stepping",
+                         help="Replaces the animation by a still figure and a step slider: focus the slider "
+                              "(Tab) and move with ← →.")
+    if stepping:
+        steps = [int(frame.name) for frame in fig.frames]
+        step = st.select_slider("Optimizer step shown", options=steps, key=f"method_{key}_step",
+                                format_func=fmt_int)
+        from peft_edu.viz.matrices import at_frame
+
+        st.plotly_chart(at_frame(fig, steps.index(step)), key=f"method_{key}_still", width="stretch",
+                        config={"displayModeBar": False, "staticPlot": True})
+    else:
+        st.plotly_chart(fig, key=f"method_{key}_animation", width="stretch",
+                        config={"displayModeBar": False})
     st.caption(_run(key, size).caption)
 
 

@@ -81,19 +81,23 @@ def _loss_traces(run, upto: int) -> list[go.Scatter]:
     ]
 
 
+SPEEDS = (("▶ Play", 180), ("▶ Slow", 600), ("▶ Fast", 60))  # (button, ms per frame)
+
+
 def _controls(steps: list[int], plot_px: float) -> tuple[list[dict], list[dict]]:
     below = -55 / plot_px  # under the loss axis' title, in fractions of the plot height
-    play = dict(label="▶ Play", method="animate",
-                args=[None, {"frame": {"duration": 180, "redraw": True}, "fromcurrent": True,
-                             "transition": {"duration": 0}, "mode": "immediate"}])
+    plays = [dict(label=label, method="animate",
+                  args=[None, {"frame": {"duration": ms, "redraw": True}, "fromcurrent": True,
+                               "transition": {"duration": 0}, "mode": "immediate"}]) for label, ms in SPEEDS]
     pause = dict(label="❚❚ Pause", method="animate",
                  args=[[None], {"frame": {"duration": 0, "redraw": False}, "mode": "immediate"}])
     menus = [dict(type="buttons", direction="left", x=0.0, y=below, xanchor="left", yanchor="top",
-                  showactive=False, buttons=[play, pause], pad=dict(r=8, t=8))]
+                  showactive=False, buttons=[plays[0], pause, *plays[1:]], pad=dict(r=8, t=8),
+                  font=dict(color="#1f1f1f"))]
     slider_steps = [dict(label=fmt_int(s), method="animate",
                          args=[[str(s)], {"frame": {"duration": 0, "redraw": True}, "mode": "immediate",
                                           "transition": {"duration": 0}}]) for s in steps]
-    sliders = [dict(active=0, steps=slider_steps, x=0.22, len=0.78, y=below + 10 / plot_px, yanchor="top",
+    sliders = [dict(active=0, steps=slider_steps, x=0.42, len=0.58, y=below + 10 / plot_px, yanchor="top",
                     currentvalue=dict(prefix="optimizer step: ", font=dict(size=13)),
                     pad=dict(t=30, b=10))]
     return menus, sliders
@@ -123,12 +127,36 @@ def tensor_animation(run, title: str, width: float = 1150.0) -> go.Figure:
         notes.append(dict(text=titles[i - 1], x=row.centers[i - 1], y=1.0, xref="paper", yref="paper",
                           xanchor="center", yanchor="bottom", yshift=6, showarrow=False, font=dict(size=12)))
     _add_loss(fig, run, len(views) + 1, LOSS_PX / plot_px, axes, notes)
+    notes.append(_legend(views, -110 / plot_px))
     _add_frames(fig, run, views, zmax)
     menus, sliders = _controls(run.steps, plot_px)
     fig.update_layout(updatemenus=menus, sliders=sliders, showlegend=False, annotations=notes, **axes)
     base_layout(fig, title, height=int(plot_px + TOP_PX + BOTTOM_PX))
     fig.update_layout(margin=dict(l=40, r=20, t=TOP_PX, b=BOTTOM_PX))
     return fig
+
+
+def _legend(views, y: float) -> dict:
+    """One line under the controls saying what each colour of the figure means."""
+    roles = list(dict.fromkeys(v.role for v in views))
+    scale = {"frozen": "grey ↔ blue", "trainable": "purple ↔ orange", "delta": "purple ↔ orange",
+             "moving": "grey ↔ blue, outlined"}
+    parts = [f"<span style='color:{ROLE_COLOR[r]}'>■</span> {ROLE_WORD[r]}: {scale[r]}" for r in roles]
+    text = "Colours: " + " · ".join(parts) + " · white = 0 · each tensor keeps one colour range for the whole run"
+    return dict(text=text, x=0.0, y=y, xref="paper", yref="paper", xanchor="left", yanchor="top",
+                showarrow=False, font=dict(size=12, color="#1f1f1f"), align="left")
+
+
+def at_frame(fig: go.Figure, index: int) -> go.Figure:
+    """A still copy of an animation figure at frame ``index`` (for keyboard stepping: a
+    Streamlit slider picks the frame, the page draws this)."""
+    still = go.Figure(fig)
+    frame = still.frames[index]
+    for trace_index, data in zip(frame.traces, frame.data):
+        still.data[trace_index].update(data)
+    if still.layout.sliders:
+        still.layout.sliders[0].active = index
+    return still
 
 
 def _add_loss(fig: go.Figure, run, i: int, top: float, axes: dict, notes: list) -> None:
