@@ -207,10 +207,14 @@ async def trainer(browser, base: str, report: Report, busy: asyncio.Event, go: a
                  if status.search(ln) and len(ln) < 200 and not ln.startswith("Finished runs appear")]
         report.runs.append(f"trainer {idx}: " + (" | ".join(lines[:2]) or "no run status on screen"))
         await check_errors(page, report, f"lab (trainer {idx})")
+        stop = page.get_by_role("button", name="Stop")  # runs outlive their tab (a refresh reattaches):
+        if await stop.count():  # a learner who is done stops theirs before leaving
+            await stop.first.click()
+            await page.wait_for_function(IDLE_JS, timeout=120_000)
     except Exception as exc:
         report.errors.append(f"trainer {idx}: {type(exc).__name__}: {str(exc)[:300]}")
     finally:
-        await context.close()  # closing the tab mid-run must stop the run (heartbeat)
+        await context.close()
 
 
 async def run_load(sessions: int, trainers: int, port: int, run_seconds: float) -> Report:
@@ -220,7 +224,9 @@ async def run_load(sessions: int, trainers: int, port: int, run_seconds: float) 
     t0 = time.monotonic()
     # sessions of closed tabs expire after 2 s, and with them their runs; one run at a time
     options = ("--server.disconnectedSessionTTL", "2")
-    max_runs = {"PEFT_LAB_MAX_RUNS": os.environ.get("PEFT_LAB_MAX_RUNS", "1")}
+    # one run at a time; no trained models held for Try it after a run ends (a bounded cache of
+    # up to 8 × 90 MB by default, which a leak check would otherwise count)
+    max_runs = {"PEFT_LAB_MAX_RUNS": os.environ.get("PEFT_LAB_MAX_RUNS", "1"), "PEFT_LAB_HELD_MODELS": "0"}
     with running_app("streamlit-load.log", port=port, args=options, env=max_runs) as server:
         base, proc = server.url, psutil.Process(server.proc.pid)
         async with async_playwright() as pw:

@@ -9,6 +9,8 @@ Memory stays bounded: ``trim_models`` holds at most ``MODELS_IN_MEMORY`` trained
 """
 from __future__ import annotations
 
+import os
+
 import threading
 
 import streamlit as st
@@ -18,7 +20,9 @@ from peft_edu.lab.saved import config_doc, marker, recorder, saved_view
 from peft_edu.store import runs
 from ui import learner
 
-MODELS_IN_MEMORY = 8  # trained MiniLM copies (~90 MB each) held for Try it, across all learners
+# trained MiniLM copies (~90 MB each) held for Try it, across all learners (env PEFT_LAB_HELD_MODELS)
+_HELD = os.environ.get("PEFT_LAB_HELD_MODELS", "").strip()
+MODELS_IN_MEMORY = int(_HELD) if _HELD.isdigit() else 8
 state = st.session_state
 
 
@@ -70,10 +74,25 @@ def submit(cfg, data, base, tokenizer, label_text: str | None = None):
     run_id, label_text = runs.new_run_id(), label_text or jobs.default_label(cfg)
     runs.add_run(store, learner_id, run_id, job_id="", label=label_text, method=cfg.method, data_name=name,
                  config=config_doc(cfg), label_names=test.label_names)
+    record, box = recorder(store, learner_id, run_id, tokenizer, test), {}
+
+    def on_done(*args, **kwargs):
+        record(*args, **kwargs)  # kept first; then, once the job has ended, the model cache is trimmed
+        threading.Thread(target=_trim_when_ended, args=(box,), daemon=True).start()
+
     job = jobs.submit(cfg, base, tokenizer, train, test, owner=state["lab_owner"], label_text=label_text,
-                      on_running=marker(store, run_id), on_done=recorder(store, learner_id, run_id, tokenizer, test))
+                      on_running=marker(store, run_id), on_done=on_done)
+    box["job"] = job
     state["lab_run_ids"][job.id] = run_id
     return job
+
+
+def _trim_when_ended(box: dict) -> None:
+    """Bound the held models as soon as a run ends, not only when a lab page next runs (a class
+    that has gone home holds no more than ``MODELS_IN_MEMORY``)."""
+    job = box.get("job")
+    if job is not None and job.wait(60):
+        trim_models()
 
 
 def kept_runs() -> list:
