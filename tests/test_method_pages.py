@@ -56,8 +56,13 @@ def test_method_page_renders_and_slider_updates_counts(key):
     assert frozen[0] == (0 if key == "full" else big * big)
     if key == "lora":
         assert trainable[0] == 2 * 1000 * size  # r (d_in + d_out)
-    if key not in ("adapter", "ia3"):  # the animation's 16×24 toy layer
-        assert trainable[1] == peft_edu.layer_params(key, 16, 24, **knob.config(size if knob.arg else 4))
+    if key not in ("adapter", "ia3"):  # the animation's 16×24 toy layer, with the page run's other knobs
+        import dataclasses
+
+        from peft_edu.methods import protocol
+
+        lesson = dataclasses.asdict(protocol(key).lesson.config) if protocol(key).lesson.model == "layer" else {}
+        assert trainable[1] == peft_edu.layer_params(key, 16, 24, **{**lesson, **knob.config(size if knob.arg else 4)})
 
 
 def test_lora_page_example_r4_is_8000_of_a_million():

@@ -152,14 +152,15 @@ async def answer_quiz(page, report: Report) -> None:
     await page.get_by_role("button", name="Start quiz").click()
     check = page.get_by_role("button", name="Check answer")
     await check.wait_for(timeout=60_000)
-    radios = page.locator('[data-testid="stRadio"] label')
-    boxes = page.locator('[data-testid="stCheckbox"] label')
+    main = page.locator('[data-testid="stMain"]')  # the sidebar has checkboxes of its own (kept work)
+    radios = main.locator('[data-testid="stRadio"] label')
+    boxes = main.locator('[data-testid="stCheckbox"] label')
     if await radios.count():
         await radios.first.click()
     elif await boxes.count():
         await boxes.first.click()
     else:
-        field_ = page.locator('[data-testid="stTextInput"] input')
+        field_ = main.locator('[data-testid="stTextInput"] input')
         if await field_.count():
             await field_.first.fill("1000")
             await field_.first.press("Enter")
