@@ -267,9 +267,10 @@ async def run_load(sessions: int, trainers: int, port: int, run_seconds: float) 
         await asyncio.sleep(5)  # sessions expire (disconnectedSessionTTL=2): their runs stop
         report.drain_s = round(await wait_server_idle(proc), 1)
         # "after": the server once the closed sessions are gone; sessions are cleaned up
-        # by Streamlit's periodic checks, so read it for up to 30 s and keep the settled value
+        # by Streamlit's periodic checks (and a finished run's model cache is trimmed by a thread),
+        # so read it for up to a minute and keep the settled value
         after = []
-        for _ in range(16):
+        for _ in range(31):
             after.append(server_rss_mb(proc))
             if after[-1] <= report.memory_mb["start"] * 1.02:
                 break
