@@ -18,7 +18,7 @@ from peft import AdaLoraConfig, PeftModel, get_peft_model
 
 import peft_edu
 from peft_edu.methods import adalora
-from tests.tiny import batch, tiny_bert, tiny_gpt2
+from tests.tiny import batch, family_logits, quiet, tiny_bert, tiny_gpt2
 
 TARGETS = {"bert": ["query", "value"], "gpt2": ["c_attn"]}
 FAMILIES = {"bert": tiny_bert, "gpt2": tiny_gpt2}
@@ -26,16 +26,7 @@ HEADS = {"bert": "classifier", "gpt2": "score"}
 R, R0, ALPHA, T = 2, 4, 8.0, 10  # target rank, starting rank, scale 8 / 4 = 2, total steps
 
 
-def logits(model, family):
-    ids, mask = batch(pad=family != "gpt2")
-    with torch.no_grad():
-        return model(input_ids=ids, attention_mask=mask).logits
-
-
-def quiet(fn, *args, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # fan_in_fan_out / modules_to_save notices
-        return fn(*args, **kwargs)
+logits = family_logits
 
 
 def ours_on(base, family, **config):

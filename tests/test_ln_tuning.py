@@ -13,16 +13,13 @@ import torch
 from peft import LNTuningConfig, PeftModel, get_peft_model
 
 import peft_edu
-from tests.tiny import batch, tiny_bert, tiny_gpt2, tiny_llama
+from tests.tiny import batch, family_logits, tiny_bert, tiny_gpt2, tiny_llama
 
 FAMILIES = {"bert": tiny_bert, "gpt2": tiny_gpt2}
 PEFT_TARGETS = {"bert": ["LayerNorm"], "gpt2": ["ln_1", "ln_2", "ln_f"]}
 
 
-def logits(model, family):
-    ids, mask = batch(pad=family != "gpt2")
-    with torch.no_grad():
-        return model(input_ids=ids, attention_mask=mask).logits
+logits = family_logits
 
 
 def quiet(fn, *args, **kwargs):

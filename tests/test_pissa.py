@@ -16,23 +16,14 @@ from peft import LoraConfig, PeftModel, get_peft_model
 import peft_edu
 from peft_edu.methods import pissa
 from peft_edu.methods.layers import base_weight
-from tests.tiny import batch, tiny_bert, tiny_gpt2
+from tests.tiny import batch, family_logits, quiet, tiny_bert, tiny_gpt2
 
 TARGETS = {"bert": ["query", "value"], "gpt2": ["c_attn"]}
 FAMILIES = {"bert": tiny_bert, "gpt2": tiny_gpt2}
 R, ALPHA = 4, 8.0  # scaling s = 2, so the sqrt(S / s) split is tested too
 
 
-def logits(model, family):
-    ids, mask = batch(pad=family != "gpt2")
-    with torch.no_grad():
-        return model(input_ids=ids, attention_mask=mask).logits
-
-
-def quiet(fn, *args, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # fan_in_fan_out / modules_to_save notices
-        return fn(*args, **kwargs)
+logits = family_logits
 
 
 def peft_pissa(base, family):

@@ -117,3 +117,21 @@ def tiny_task(n: int = 96, seed: int = 0) -> Dataset:
 # A learner's upload for the lab page: 24 rows, two labels (fast to score)
 TINY_CSV = ("text,label\n" + "\n".join([f"City won {i}-0 at home,win" for i in range(12)]
                                         + [f"City lost 0-{i} away,loss" for i in range(12)])).encode()
+
+
+def family_logits(model, family: str):
+    """Logits of ``model`` on the shared batch (padded except for GPT-2), without gradients."""
+    import torch
+
+    ids, mask = batch(pad=family != "gpt2")
+    with torch.no_grad():
+        return model(input_ids=ids, attention_mask=mask).logits
+
+
+def quiet(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` with peft's fan_in_fan_out / modules_to_save notices silenced."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fn(*args, **kwargs)
