@@ -7,12 +7,13 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import streamlit as st  # noqa: E402
 
-from ui import learner  # noqa: E402
+from ui import learner, perf  # noqa: E402
 from ui.guide import render_next  # noqa: E402
 from ui.nav import navigation_sections  # noqa: E402
 from ui.quiz_widgets import render_method_quiz, render_quiz_progress_sidebar  # noqa: E402
 from ui.state import init_state  # noqa: E402
 
+clock = perf.Clock()  # the server's CPU and wall time of this page run (ui/perf.py)
 st.set_page_config(page_title="PEFT Lab", page_icon=":material/tune:", layout="wide")
 init_state()
 
@@ -35,7 +36,8 @@ page = st.navigation(navigation_sections(method_renderer), expanded=True)  # eve
 @st.cache_resource
 def _warm_imports() -> None:
     """Once per server: import torch and the library in the background after the first page
-    is drawn, so the first method page or lab visit does not wait seconds for imports."""
+    is drawn, so the first method page or lab visit does not wait seconds for imports; then
+    the warm-up computes every method page and the Compare race (off: PEFT_LAB_WARM_UP=0)."""
     def load() -> None:
         try:
             import peft_edu.inject  # noqa: F401  (imports torch)
@@ -44,6 +46,9 @@ def _warm_imports() -> None:
             pass
 
     threading.Thread(target=load, name="warm-imports", daemon=True).start()
+    from ui import warm
+
+    warm.start()  # then every method page and the Compare race, in the background (ui/warm.py)
 
 
 @st.cache_resource
@@ -64,4 +69,5 @@ try:
     page.run()
     render_next(page.url_path)  # the guided path's next page, at the end of every page on it
 finally:  # also when a click interrupts this run
+    clock.done(page.url_path or "home")
     _warm_imports()

@@ -17,11 +17,6 @@ def _table() -> list[dict[str, str]]:
     return compare.method_table()
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
-def _race_one(method: str, same_settings: bool):
-    return compare.race_one(method, lr=compare.LR if same_settings else None)
-
-
 @st.cache_data(max_entries=1, show_spinner=False)
 def _total() -> int:
     from peft_edu.lessons.transformer import pretrained
@@ -37,7 +32,7 @@ def _race(methods: list[str], same_settings: bool) -> dict:
         if bar is None:
             bar = st.progress(0.0, text="Training each method on the shared task (first visit only)…")
         bar.progress(i / len(methods), text=f"Training {METHODS[key].name}…")
-        results[key] = _race_one(key, same_settings)
+        results[key] = compare_state.race_one(key, same_settings)
     if bar is not None:
         bar.empty()
     return results

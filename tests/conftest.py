@@ -13,6 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("PEFT_LAB_WARM_UP", "0")  # pages are measured cold; ui/warm.py has its own test
 # the app's store (peft_edu/store): a throwaway data folder, never the repo's data/
 os.environ.setdefault("PEFT_LAB_DATA", tempfile.mkdtemp(prefix="peft-lab-test-data-"))
 if str(ROOT) not in sys.path:

@@ -33,6 +33,19 @@ def test_migrations_create_the_schema_once(store, store_url, tmp_path):
     again.close()
 
 
+def test_head_revision_is_alembics_newest():
+    """The shortcut that skips loading Alembic on a database already at the head (fast cold start)
+    names the revision that Alembic itself finds newest in migrations/versions."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from peft_edu.store.engine import HEAD_REVISION, MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_current_head() == HEAD_REVISION
+
+
 def test_a_code_finds_its_learner_and_nothing_else(store):
     ann, code = store.new_learner("Ann")
     assert CODE.match(code) and len(code) == 12

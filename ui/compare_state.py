@@ -10,6 +10,14 @@ from ui import url_state
 state = st.session_state
 
 
+@st.cache_resource(max_entries=64, show_spinner=False)
+def race_one(method: str, same_settings: bool):
+    """One method's run of the race (shared by every session; the warm-up fills it, ui/warm.py)."""
+    from peft_edu.lessons import compare
+
+    return compare.race_one(method, lr=compare.LR if same_settings else None)
+
+
 def load_url() -> None:
     """Settings from a URL the page did not write itself (before the widgets render)."""
     query = url_state.page_query()

@@ -10,13 +10,14 @@ from peft_edu import METHODS
 from ui.lessons import render_lesson
 from peft_edu.embeddings.train import runnable as search_offers
 from ui import url_state
+from ui.charts import chart, figure
 from ui.links import link
 from peft_edu.lessons.counts import page_counts
 from peft_edu.lessons.explainer import knob_of, layer_sources, page_run, rank_ceiling, uses_transformer
 from peft_edu.viz.style import fmt_int
 
 
-@st.cache_data(max_entries=128, show_spinner=False)
+@st.cache_resource(max_entries=128, show_spinner=False)
 def _run(key: str, size: int):
     """The real training run behind the animation (shared by every session)."""
     return page_run(key, size)
@@ -33,7 +34,7 @@ def _animation(key: str, size: int):
     return tensor_animation(run, f"{METHODS[key].name} training for real{at}: its tensors, step by step")
 
 
-@st.cache_data(max_entries=256, show_spinner=False)
+@st.cache_resource(max_entries=256, show_spinner=False)
 def _counts(key: str, size: int):
     return page_counts(key, size)
 
@@ -116,11 +117,10 @@ def _watch(key: str, size: int) -> None:
                                 format_func=fmt_int)
         from peft_edu.viz.matrices import at_frame
 
-        st.plotly_chart(at_frame(fig, steps.index(step)), key=f"method_{key}_still", width="stretch",
-                        config={"displayModeBar": False, "staticPlot": True})
+        chart(figure(at_frame, fig, steps.index(step)), key=f"method_{key}_still",
+              config={"displayModeBar": False, "staticPlot": True})
     else:
-        st.plotly_chart(fig, key=f"method_{key}_animation", width="stretch",
-                        config={"displayModeBar": False})
+        chart(fig, key=f"method_{key}_animation", shared=True, config={"displayModeBar": False})
     st.caption(_run(key, size).caption)
 
 
@@ -138,8 +138,7 @@ def _counts_panel(key: str, size: int) -> None:
         if row.counted is not None:
             st.caption(f"Counted from the built module's trainable parameters: {fmt_int(row.counted)}.")
     st.latex(r"\text{in general: } " + METHODS[key].count_formula)
-    st.plotly_chart(_share_bar(key, size), key=f"method_{key}_share", width="stretch",
-                    config={"displayModeBar": False})
+    chart(_share_bar(key, size), key=f"method_{key}_share", shared=True, config={"displayModeBar": False})
 
 
 def _pros_cons(spec) -> None:

@@ -8,7 +8,6 @@ from typing import Callable
 
 import streamlit as st
 
-from peft_edu.models import preset_names
 
 
 APP_PARAMS = ("learner",)  # the whole app's parameters (ui/learner.py), never one page's settings
@@ -34,6 +33,8 @@ def load_url(prefix: str, push: Callable, parse_query: Callable) -> list[str]:
     if not query and prefix + "config" in st.session_state:  # back from another page
         push(st.session_state[prefix + "config"])
         return []
+    from peft_edu.models import preset_names  # imports torch: only where a calculator link is read
+
     config, messages = parse_query(query, preset_names())
     push(config)
     return messages

@@ -1,7 +1,7 @@
 """Lessons of the cheapest baselines (BitFit, LN tuning) and of PiSSA's start.
 
 UI only; one function per method, named by its registry key (found by ``ui.lessons``). The
-data come from ``peft_edu.lessons.baselines`` (cached with st.cache_data), the figures from
+data come from ``peft_edu.lessons.baselines`` (cached with st.cache_resource), the figures from
 ``peft_edu.viz.baselines``.
 """
 from __future__ import annotations
@@ -12,20 +12,17 @@ from peft_edu import METHODS
 from peft_edu.lessons import baselines as data
 from peft_edu.viz import baselines as figs
 from peft_edu.viz.style import fmt_int
+from ui.charts import chart, figure
 
-_runs = st.cache_data(max_entries=1, show_spinner=False)(data.baseline_runs)
-_pissa = st.cache_data(max_entries=1, show_spinner=False)(data.pissa_start)
-
-
-def _chart(fig, key: str) -> None:
-    st.plotly_chart(fig, key=key, width="stretch")
+_runs = st.cache_resource(max_entries=1, show_spinner=False)(data.baseline_runs)
+_pissa = st.cache_resource(max_entries=1, show_spinner=False)(data.pissa_start)
 
 
 def _cheapest(key: str, what: str) -> None:
     """The shared lesson of BitFit and LN tuning: trainable share against accuracy."""
     st.subheader("The cheapest baselines: how little has to train?")
     runs = _runs()
-    _chart(figs.share_accuracy_figure(runs, key), f"lesson_{key}_share")
+    chart(figure(figs.share_accuracy_figure, runs, key), f"lesson_{key}_share")
     by = {run.method: run for run in runs}
     mine = by[key]
     others = ", ".join(f"{METHODS[r.method].name if r.method in METHODS else 'head only'} "
@@ -51,7 +48,7 @@ def pissa() -> None:
     st.subheader("Where PiSSA starts: the principal part of W, not zero")
     with st.spinner("Training LoRA and PiSSA on the toy layer…"):
         s = _pissa()
-    _chart(figs.pissa_start_figure(s), "lesson_pissa_start")
+    chart(figure(figs.pissa_start_figure, s), "lesson_pissa_start")
     st.markdown(
         f"Two real runs on the toy layer, rank r = {s.r}, α = r, learning rate {s.lr}. At step 0 LoRA's B·A is "
         f"exactly zero; PiSSA's is W's top-{s.r} singular part, and the frozen base holds the rest, so the model "

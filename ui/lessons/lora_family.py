@@ -1,7 +1,7 @@
 """The method-specific lesson at the end of every method page: ``render_lesson(key)``.
 
 UI only. Each lesson is a real run or a real measurement from ``peft_edu.lessons`` (cached
-with st.cache_data, shared by all sessions) drawn by ``peft_edu.viz``. This module holds the LoRA
+with st.cache_resource, shared by all sessions) drawn by ``peft_edu.viz``. This module holds the LoRA
 family's lessons, one function per method, named by its registry key; ``ui.lessons`` finds
 a method's lesson by that name.
 """
@@ -14,23 +14,39 @@ from peft_edu.lessons import lora as lora_lessons
 from peft_edu.lessons import lora_family as fam
 from peft_edu.viz import lessons as figs
 from peft_edu.viz.style import fmt_bytes, fmt_int
+from ui.charts import chart, figure
 from ui.lessons import pretraining
 
 RANKS = (1, 2, 4, 8)  # rank choices of the LoRA spectrum lesson
 
 
 # ---------------------------------------------------------------- cached runs
-_spectra = st.cache_data(max_entries=8, show_spinner=False)(lora_lessons.spectra)
-_frozen_a = st.cache_data(max_entries=8, show_spinner=False)(fam.frozen_a)
-_activations = st.cache_data(max_entries=8, show_spinner=False)(fam.activation_comparison)
-_vera_run = st.cache_data(max_entries=1, show_spinner=False)(fam.vera_sharing)
-_delta = st.cache_data(max_entries=16, show_spinner=False)(fam.delta_run)
-_ratio = st.cache_data(max_entries=16, show_spinner=False)(fam.ratio_curve)
-_magdir = st.cache_data(max_entries=4, show_spinner=False)(fam.magnitude_direction)
+_spectra = st.cache_resource(max_entries=8, show_spinner=False)(lora_lessons.spectra)
+_frozen_a = st.cache_resource(max_entries=8, show_spinner=False)(fam.frozen_a)
+_activations = st.cache_resource(max_entries=8, show_spinner=False)(fam.activation_comparison)
+_vera_run = st.cache_resource(max_entries=1, show_spinner=False)(fam.vera_sharing)
+_delta = st.cache_resource(max_entries=16, show_spinner=False)(fam.delta_run)
+_ratio = st.cache_resource(max_entries=16, show_spinner=False)(fam.ratio_curve)
+_magdir = st.cache_resource(max_entries=4, show_spinner=False)(fam.magnitude_direction)
 
 
-def _chart(fig, key: str) -> None:
-    st.plotly_chart(fig, key=key, width="stretch")
+# ---------------------------------------------------------------- figures of several cached results
+def _frozen_a_figure(fa):
+    moved = {"A, LoRA-FA (frozen)": fa.a_moved_fa, "B, LoRA-FA": fa.b_moved_fa,
+             "A, LoRA": fa.a_moved_lora, "B, LoRA": fa.b_moved_lora}
+    return figs.frozen_a_figure(fa.steps, moved, fa.loss_fa, fa.loss_lora)
+
+
+def _delta_figure(*runs):
+    return figs.delta_figure(list(runs))
+
+
+def _ratio_figure(*ratios):
+    return figs.ratio_figure({float(x): _ratio(float(x)) for x in ratios}, fam.LR_PLUS)
+
+
+def _magdir_figure(*results):
+    return figs.magdir_figure(list(results))
 
 
 # ---------------------------------------------------------------- LoRA
@@ -39,7 +55,7 @@ def lora() -> None:
     r = st.select_slider("LoRA rank r of this experiment", options=RANKS, value=4, key="lesson_lora_rank")
     with st.spinner("Training full fine-tuning and LoRA on the toy layer…"):
         s = _spectra(r)
-    _chart(figs.spectrum_figure(s.target, s.full, s.lora, s.r), "lesson_lora_spectrum")
+    chart(figure(figs.spectrum_figure, s.target, s.full, s.lora, s.r), "lesson_lora_spectrum")
     st.markdown(
         f"Both runs learned the same 16×24 layer. LoRA's update ΔW = (α/r)·B·A has numerical rank "
         f"**{s.lora_rank}** (at most r = {r}); full fine-tuning's ΔW has rank **{s.full_rank}**. Final loss: "
@@ -52,9 +68,7 @@ def lora() -> None:
 def lora_fa() -> None:
     st.subheader("A stays where it started, B learns")
     fa = _frozen_a(4)
-    moved = {"A, LoRA-FA (frozen)": fa.a_moved_fa, "B, LoRA-FA": fa.b_moved_fa,
-             "A, LoRA": fa.a_moved_lora, "B, LoRA": fa.b_moved_lora}
-    _chart(figs.frozen_a_figure(fa.steps, moved, fa.loss_fa, fa.loss_lora), "lesson_lora_fa_moves")
+    chart(figure(_frozen_a_figure, fa), "lesson_lora_fa_moves")
     st.markdown(
         f"After {fa.steps[-1]} steps A has moved **{fa.a_moved_fa[-1]:.1f}** in LoRA-FA (it has no gradient) and "
         f"{fa.a_moved_lora[-1]:.2f} in LoRA. LoRA-FA trains {fmt_int(fa.trainable_fa)} numbers in this layer, "
@@ -65,7 +79,7 @@ def lora_fa() -> None:
     model = st.selectbox("Model", ("Llama-2-7B", "Llama-2-13B", "Llama-2-70B", "roberta-base"),
                          key="lesson_lora_fa_model")
     acts = _activations(model)
-    _chart(figs.activation_figure(model, acts, 8, 512), "lesson_lora_fa_activations")
+    chart(figure(figs.activation_figure, model, acts, 8, 512), "lesson_lora_fa_activations")
     saved = acts["lora"] - acts["lora_fa"]
     st.markdown(
         f"With A frozen, B's gradient needs only A·x (r numbers per token), not the layer's input x: "
@@ -77,7 +91,7 @@ def lora_fa() -> None:
 def vera() -> None:
     st.subheader("One random pair for every layer")
     v = _vera_run()
-    _chart(figs.vera_figure(v.A, v.B, v.d, v.b), "lesson_vera_shared")
+    chart(figure(figs.vera_figure, v.A, v.B, v.d, v.b), "lesson_vera_shared")
     c1, c2, c3 = st.columns(3)
     c1.metric("Layers sharing one A, B", f"{len(v.layers)}")
     c2.metric("VeRA trainable (3 layers)", fmt_int(v.trainable))
@@ -99,7 +113,7 @@ def delta_lora() -> None:
     lam = st.select_slider("λ (update ratio; the paper uses 2)", options=(0.5, 1.0, 2.0, 4.0), value=2.0,
                            key="lesson_delta_lora_lam")
     runs = [_delta(0.0), _delta(float(lam))]
-    _chart(figs.delta_figure(runs), "lesson_delta_lora_moves")
+    chart(figure(_delta_figure, *runs), "lesson_delta_lora_moves")
     run = runs[1]
     st.markdown(
         f"Until step K = {run.start}, W is bit-for-bit W₀; then every step adds λ·(α/r)·(B_{{t+1}}A_{{t+1}} − "
@@ -114,7 +128,7 @@ def lora_plus() -> None:
     ratio = st.select_slider("lr(B) / lr(A)", options=(1, 2, 4, 8, 16, 32, 64), value=16,
                              key="lesson_lora_plus_ratio")
     curves = {float(x): _ratio(float(x)) for x in sorted({1, 16, ratio})}
-    _chart(figs.ratio_figure(curves, fam.LR_PLUS), "lesson_lora_plus_curves")
+    chart(figure(_ratio_figure, *sorted({1, 16, ratio})), "lesson_lora_plus_curves")
     at = 20
     st.markdown(
         f"Same layer, same A at init, same lr(A) = {fam.LR_PLUS}. At step {at}, ratio 1 has loss "
@@ -123,14 +137,14 @@ def lora_plus() -> None:
 
 
 # ---------------------------------------------------------------- rsLoRA
-_scaling = st.cache_data(max_entries=1, show_spinner=False)(fam.rank_scaling)
+_scaling = st.cache_resource(max_entries=1, show_spinner=False)(fam.rank_scaling)
 
 
 def rslora() -> None:
     st.subheader("Why the square root: the update's size against the rank")
     with st.spinner("Training LoRA and rsLoRA at four ranks…"):
         runs = _scaling()
-    _chart(figs.scaling_figure(runs), "lesson_rslora_scaling")
+    chart(figure(figs.scaling_figure, runs), "lesson_rslora_scaling")
     by = {(run.method, run.r): run for run in runs}
     low, high = fam.SCALING_RANKS[0], fam.SCALING_RANKS[-1]
     st.markdown(
@@ -146,7 +160,7 @@ def rslora() -> None:
 def dora() -> None:
     st.subheader("Magnitude and direction")
     results = [_magdir(m) for m in ("full", "lora", "dora")]
-    _chart(figs.magdir_figure(results), "lesson_dora_magdir")
+    chart(figure(_magdir_figure, *results), "lesson_dora_magdir")
     last = {r.method: r for r in results}
     st.markdown(
         "Each row of W is a length (magnitude) times a unit vector (direction). DoRA trains the length "

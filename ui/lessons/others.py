@@ -1,7 +1,7 @@
 """Method lessons beyond the LoRA family: QLoRA, soft prompts, adapters, (IA)³, full fine-tuning.
 
 UI only; one function per method, named by its registry key (found by ``ui.lessons``). Runs and measurements come from
-``peft_edu.lessons`` (cached with st.cache_data), figures from ``peft_edu.viz``.
+``peft_edu.lessons`` (cached with st.cache_resource), figures from ``peft_edu.viz``.
 """
 from __future__ import annotations
 
@@ -13,43 +13,49 @@ from peft_edu.sizing.memory import nf4_bits_per_weight
 from peft_edu.viz import costs as cost_figs
 from peft_edu.viz import structure
 from peft_edu.viz.style import fmt_bytes, fmt_int
+from ui.charts import chart, figure
 
 
-_nf4 = st.cache_data(max_entries=1, show_spinner=False)(quantization.nf4_lesson)
-_animated_nf4 = st.cache_data(max_entries=1, show_spinner=False)(quantization.animated_base)
-_paged = st.cache_data(max_entries=1, show_spinner=False)(quantization.paged_optimizer)
+_nf4 = st.cache_resource(max_entries=1, show_spinner=False)(quantization.nf4_lesson)
+_animated_nf4 = st.cache_resource(max_entries=1, show_spinner=False)(quantization.animated_base)
+_paged = st.cache_resource(max_entries=1, show_spinner=False)(quantization.paged_optimizer)
 
 
-@st.cache_data(max_entries=1, show_spinner=False)
+@st.cache_resource(max_entries=1, show_spinner=False)
 def _weight_memory():
     return [quantization.weight_memory(m) for m in quantization.MEMORY_PRESETS]
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
+@st.cache_resource(max_entries=16, show_spinner=False)
 def _flows(n_tokens: int):
     return [virtual_tokens.token_flow(m, n_tokens) for m in virtual_tokens.SOFT_PROMPT]
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
+@st.cache_resource(max_entries=16, show_spinner=False)
 def _sizes(n_tokens: int):
     return [virtual_tokens.size_row(m, n_tokens) for m in virtual_tokens.SIZE_PRESETS]
 
 
-_stages = st.cache_data(max_entries=16, show_spinner=False)(blocks.block_stages)
-_ia3_vectors = st.cache_data(max_entries=1, show_spinner=False)(blocks.ia3_vectors)
+_stages = st.cache_resource(max_entries=16, show_spinner=False)(blocks.block_stages)
+_ia3_vectors = st.cache_resource(max_entries=1, show_spinner=False)(blocks.ia3_vectors)
 
 
-@st.cache_data(max_entries=2, show_spinner=False)
+@st.cache_resource(max_entries=2, show_spinner=False)
 def _step_bytes(method: str):
     knob = METHODS[method].size_knob  # LoRA at r = 4; full fine-tuning has no size knob
     return costs.step_bytes(method, **({knob: 4} if knob else {}))
 
 
-_model_cost = st.cache_data(max_entries=16, show_spinner=False)(costs.model_cost)
+_model_cost = st.cache_resource(max_entries=16, show_spinner=False)(costs.model_cost)
 
 
-def _chart(fig, key: str) -> None:
-    st.plotly_chart(fig, key=key, width="stretch")
+def _overhead_figure(n_tokens: int):
+    seq, pct = virtual_tokens.sequence_overhead(n_tokens)
+    return structure.sequence_overhead_figure(seq, pct, n_tokens)
+
+
+def _training_memory_figure(*pair):
+    return cost_figs.training_memory_figure(list(pair))
 
 
 # ---------------------------------------------------------------- QLoRA
@@ -60,7 +66,7 @@ def qlora() -> None:
     if not lesson.weights.real:
         st.warning(f"The pretrained model could not be read, so this lesson uses stand-in weights: "
                    f"{lesson.weights.source}")
-    _chart(cost_figs.nf4_levels_figure(lesson.normalised, lesson.levels, lesson.weights.source), "lesson_qlora_hist")
+    chart(figure(cost_figs.nf4_levels_figure, lesson.normalised, lesson.levels, lesson.weights.source), "lesson_qlora_hist")
     st.markdown(
         "Each block of 64 weights is divided by its largest |w|, so every number lands in [−1, 1]; it is "
         "then stored as the 4-bit index of the nearest level. The levels are quantiles of a normal "
@@ -68,7 +74,7 @@ def qlora() -> None:
         f"{abs(lesson.derived_levels - lesson.levels).max():.1e}), so each holds about as many weights.")
     st.subheader("The animation's W₀, as NF4 stores it")
     base = _animated_nf4()
-    _chart(cost_figs.nf4_codes_figure(base), "lesson_qlora_codes")
+    chart(figure(cost_figs.nf4_codes_figure, base), "lesson_qlora_codes")
     st.markdown(
         f"The frozen W₀ drawn in the animation above ({base.codes.size} weights, "
         f"{len(base.distinct_per_block)} blocks of {quantization.BLOCK}) is stored as one 4-bit code per "
@@ -76,7 +82,7 @@ def qlora() -> None:
         f"holds at most 16 different values (here: {', '.join(str(n) for n in base.distinct_per_block)}). "
         "Only A and B train, in 16 or 32 bits; the gradient flows through the dequantized W₀.")
     st.subheader("Quantization error, with and without double quantization")
-    _chart(cost_figs.quant_error_figure(lesson.errors), "lesson_qlora_error")
+    chart(figure(cost_figs.quant_error_figure, lesson.errors), "lesson_qlora_error")
     st.dataframe([{"scheme": e.label, "bits per weight": f"{e.bits_per_weight:.3f}", "RMSE": f"{e.rmse:.3e}",
                    "mean |error|": f"{e.mean_abs:.3e}", "relative error ‖W−Wq‖/‖W‖": f"{e.relative:.2%}"}
                   for e in lesson.errors], hide_index=True, key="lesson_qlora_table")
@@ -98,7 +104,7 @@ def qlora() -> None:
         "`PagedAdamW`).")
     st.subheader("Memory of the weights: 16-bit vs 4-bit")
     rows = _weight_memory()
-    _chart(cost_figs.weight_memory_figure(rows), "lesson_qlora_memory")
+    chart(figure(cost_figs.weight_memory_figure, rows), "lesson_qlora_memory")
     st.markdown(
         "Only the blocks' linear weights are stored in NF4; embeddings, norms and the head stay in 16 bits "
         f"(as bitsandbytes does). That is why {rows[0].model}, where {100 * (1 - rows[0].linear / rows[0].n_params):.0f}% "
@@ -111,7 +117,7 @@ def _soft_prompt_lesson(method: str) -> None:
     st.subheader("Where the virtual tokens enter")
     n = st.slider("virtual tokens n (diagram)", 1, 8, 4, key=f"lesson_{method}_n_diagram")
     flows = _flows(n)
-    _chart(structure.token_flow_figure(flows), f"lesson_{method}_flow")
+    chart(figure(structure.token_flow_figure, flows), f"lesson_{method}_flow")
     prompt, prefix = flows
     st.markdown(
         f"Measured on the tiny BERT: with prompt tuning every layer attends over {prompt.keys[0]} positions "
@@ -121,9 +127,8 @@ def _soft_prompt_lesson(method: str) -> None:
     st.subheader("Their count vs model size and sequence length")
     n_real = st.select_slider("virtual tokens n (counts)", options=(1, 5, 10, 20, 50, 100), value=20,
                               key=f"lesson_{method}_n_count")
-    _chart(structure.soft_prompt_sizes_figure(_sizes(n_real), n_real), f"lesson_{method}_sizes")
-    seq, pct = virtual_tokens.sequence_overhead(n_real)
-    _chart(structure.sequence_overhead_figure(seq, pct, n_real), f"lesson_{method}_overhead")
+    chart(figure(structure.soft_prompt_sizes_figure, _sizes(n_real), n_real), f"lesson_{method}_sizes")
+    chart(figure(_overhead_figure, n_real), f"lesson_{method}_overhead")
 
 
 def prompt_tuning() -> None:
@@ -153,7 +158,7 @@ def adapter() -> None:
     st.subheader("The bottleneck inside a transformer block")
     m = st.select_slider("bottleneck m", options=(8, 16, 32, 64, 128, 256), value=64, key="lesson_adapter_m")
     stages = _stages("adapter", m)
-    _chart(structure.block_figure(stages, f"One all-MiniLM-L6-v2 block with Houlsby adapters (m = {m})"),
+    chart(figure(structure.block_figure, stages, f"One all-MiniLM-L6-v2 block with Houlsby adapters (m = {m})"),
            "lesson_adapter_block")
     trainable = sum(s.params for s in stages if s.trainable)
     total = sum(s.params for s in stages)
@@ -167,11 +172,11 @@ def adapter() -> None:
 def ia3() -> None:
     st.subheader("Three vectors per block")
     stages = _stages("ia3", None)
-    _chart(structure.block_figure(stages, "One all-MiniLM-L6-v2 block with (IA)³"), "lesson_ia3_block")
+    chart(figure(structure.block_figure, stages, "One all-MiniLM-L6-v2 block with (IA)³"), "lesson_ia3_block")
     st.subheader("The scaling vectors after a real run")
     with st.spinner("Adapting the tiny BERT with (IA)³…"):
         vec = _ia3_vectors()
-    _chart(structure.ia3_figure(vec.names, vec.values), "lesson_ia3_vectors")
+    chart(figure(structure.ia3_figure, vec.names, vec.values), "lesson_ia3_vectors")
     st.markdown(
         "Every scale starts at 1 (the model is unchanged). After training, features above 1 are amplified, "
         f"below 1 inhibited; loss {vec.loss[0]:.3f} → {vec.loss[-1]:.3f}. Being element-wise, the vectors fold "
@@ -195,7 +200,7 @@ def full() -> None:
     st.subheader("What it costs on real models")
     model = st.selectbox("Model", costs.COST_PRESETS, index=1, key="lesson_full_model")
     pair = [_model_cost(model, "full"), _model_cost(model, "lora")]
-    _chart(cost_figs.training_memory_figure(pair), "lesson_full_memory")
+    chart(figure(_training_memory_figure, *pair), "lesson_full_memory")
     c1, c2 = st.columns(2)
     c1.metric("Saved per task, full fine-tuning (16-bit)", fmt_bytes(pair[0].checkpoint_bytes))
     c2.metric("Saved per task, LoRA adapter (16-bit)", fmt_bytes(pair[1].checkpoint_bytes))

@@ -2,7 +2,7 @@
 
 UI only. The six pre-training runs come from ``peft_edu.lessons.pretraining`` (the stored
 ``assets/data/pretraining.json`` when it matches the code, else a fresh ~30–50 s run), cached
-with st.cache_data so every later visitor gets them at once. The LoRA lesson shows it; the
+with st.cache_resource so every later visitor gets them at once. The LoRA lesson shows it; the
 ReLoRA and GaLore lessons end with ``relora_summary()`` / ``galore_summary()``: their finding and
 the table, linking here for the curves.
 """
@@ -13,13 +13,10 @@ import streamlit as st
 from peft_edu.lessons import pretraining as data
 from peft_edu.lessons import pretraining_report as report
 from peft_edu.viz import pretraining as figs
+from ui.charts import chart, figure
 from ui.links import link
 
-_experiment = st.cache_data(max_entries=1, show_spinner=False)(data.experiment)
-
-
-def _chart(fig, key: str) -> None:
-    st.plotly_chart(fig, key=key, width="stretch")
+_experiment = st.cache_resource(max_entries=1, show_spinner=False)(data.experiment)
 
 
 def _setup(exp: data.Experiment) -> None:
@@ -40,16 +37,16 @@ def experiment(prefix: str) -> None:
     with st.spinner("Pre-training six tiny language models from random weights (under a minute, once)…"):
         exp = _experiment()
     _setup(exp)
-    _chart(figs.loss_figure(exp), f"{prefix}_pretrain_loss")
+    chart(figure(figs.loss_figure, exp), f"{prefix}_pretrain_loss")
     findings = report.conclusions(exp)
     st.markdown(findings[0])
     layers = list(exp.runs[0].spectra)
     layer = st.selectbox("Layer whose change W − W₀ is drawn", layers, index=layers.index("blocks.0.mlp.up"),
                          key=f"{prefix}_pretrain_layer")
-    _chart(figs.spectrum_figure(exp, layer), f"{prefix}_pretrain_spectrum")
-    _chart(figs.rank_figure(exp), f"{prefix}_pretrain_ranks")
+    chart(figure(figs.spectrum_figure, exp, layer), f"{prefix}_pretrain_spectrum")
+    chart(figure(figs.rank_figure, exp), f"{prefix}_pretrain_ranks")
     st.markdown(findings[1])
-    _chart(figs.memory_figure(exp), f"{prefix}_pretrain_memory")
+    chart(figure(figs.memory_figure, exp), f"{prefix}_pretrain_memory")
     for text in findings[2:]:
         st.markdown(text)
     st.dataframe(report.table(exp), hide_index=True, key=f"{prefix}_pretrain_table")

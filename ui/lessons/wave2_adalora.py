@@ -1,24 +1,26 @@
 """AdaLoRA's lesson: the rank budget moving between layers during a real run.
 
 UI only; the function is named by the registry key (found by ``ui.lessons``). Data from
-``peft_edu.lessons.wave2_adalora`` (cached with st.cache_data), figure from
+``peft_edu.lessons.wave2_adalora`` (cached with st.cache_resource), figure from
 ``peft_edu.viz.wave2_adalora``.
 """
 from __future__ import annotations
 
 import streamlit as st
 
+from ui.charts import chart, figure
+
 from peft_edu.lessons import wave2_adalora as data
 from peft_edu.viz import wave2_adalora as figs
 
-_run = st.cache_data(max_entries=1, show_spinner=False)(data.rank_run)
+_run = st.cache_resource(max_entries=1, show_spinner=False)(data.rank_run)
 
 
 def adalora() -> None:
     st.subheader("Where the rank goes: AdaLoRA's budget moving between layers")
     with st.spinner("Training AdaLoRA on the tiny BERT…"):
         run = _run()
-    st.plotly_chart(figs.rank_figure(run), key="lesson_adalora_ranks", width="stretch")
+    chart(figure(figs.rank_figure, run), "lesson_adalora_ranks")
     final = sorted(run.final.items(), key=lambda kv: -kv[1])
     top = ", ".join(f"{name} {k}" for name, k in final[:3])
     bottom = ", ".join(f"{name} {k}" for name, k in final[-3:])

@@ -1,26 +1,28 @@
 """GaLore's lesson: the projector refreshed every T steps, and the optimizer memory it saves.
 
 UI only; the function is named by the registry key (found by ``ui.lessons``). Data from
-``peft_edu.lessons.wave2_galore`` (cached with st.cache_data), figures from
+``peft_edu.lessons.wave2_galore`` (cached with st.cache_resource), figures from
 ``peft_edu.viz.wave2_galore``.
 """
 from __future__ import annotations
 
 import streamlit as st
 
+from ui.charts import chart, figure
+
 from peft_edu.lessons import wave2_galore as data
 from peft_edu.viz import wave2_galore as figs
 from ui.lessons import pretraining
 from peft_edu.viz.style import fmt_int
 
-_run = st.cache_data(max_entries=1, show_spinner=False)(data.projector_run)
+_run = st.cache_resource(max_entries=1, show_spinner=False)(data.projector_run)
 
 
 def galore() -> None:
     st.subheader("GaLore's projector: a new subspace every T steps")
     with st.spinner("Training the tiny BERT with GaLore…"):
         run = _run()
-    st.plotly_chart(figs.projector_figure(run), key="lesson_galore_projector", width="stretch")
+    chart(figure(figs.projector_figure, run), "lesson_galore_projector")
     jumps = [(run.captured[s - 2], run.captured[s - 1]) for s in run.refreshes[1:]]
     jump_text = ", ".join(f"{a:.2f} → {b:.2f}" for a, b in jumps)
     st.markdown(
@@ -33,7 +35,7 @@ def galore() -> None:
         f"vectors of the current gradient and the share jumps back up ({jump_text}). Each stretch of T steps "
         "moves W inside one rank-r subspace; the stretches together move it in many directions.")
     st.subheader("What it saves: Adam's states in the subspace")
-    st.plotly_chart(figs.memory_figure(run), key="lesson_galore_memory", width="stretch")
+    chart(figure(figs.memory_figure, run), "lesson_galore_memory")
     st.markdown(
         f"Counted from the optimizer's own tensors after the run: Adam's two moments hold "
         f"**{fmt_int(run.moments)}** values for the GaLore weights, plus **{fmt_int(run.projectors)}** for "

@@ -1,20 +1,22 @@
 """LoKr's lesson: its count against LoRA's at the same ΔW shape, and the rank of C ⊗ D.
 
 UI only; the function is named by the registry key (found by ``ui.lessons``). Data from
-``peft_edu.lessons.wave2_lokr`` (cached with st.cache_data), figures from
+``peft_edu.lessons.wave2_lokr`` (cached with st.cache_resource), figures from
 ``peft_edu.viz.wave2_lokr``.
 """
 from __future__ import annotations
 
 import streamlit as st
 
+from ui.charts import chart, figure
+
 from peft_edu.lessons import wave2_lokr as data
 from peft_edu.viz import wave2_lokr as figs
 from peft_edu.viz.style import fmt_int
 
-_curves = st.cache_data(max_entries=8, show_spinner=False)(data.count_curves)
-_table = st.cache_data(max_entries=1, show_spinner=False)(data.layer_table)
-_rank_run = st.cache_data(max_entries=1, show_spinner=False)(data.rank_run)
+_curves = st.cache_resource(max_entries=8, show_spinner=False)(data.count_curves)
+_table = st.cache_resource(max_entries=1, show_spinner=False)(data.layer_table)
+_rank_run = st.cache_resource(max_entries=1, show_spinner=False)(data.rank_run)
 
 RANKS = (1, 2, 4, 8, 16, 32, 64)
 
@@ -23,7 +25,7 @@ def lokr() -> None:
     st.subheader("How many numbers for the same ΔW? LoKr against LoRA")
     r = st.select_slider("Rank r (LoKr's low-rank factor, LoRA's rank)", RANKS, value=8, key="lesson_lokr_rank")
     curves = _curves(r)
-    st.plotly_chart(figs.count_figure(curves), key="lesson_lokr_counts", width="stretch")
+    chart(figure(figs.count_figure, curves), "lesson_lokr_counts")
     i = curves.widths.index(4096)
     best = min(zip(curves.factor_counts[8], curves.factors))
     st.markdown(
@@ -43,7 +45,7 @@ def lokr() -> None:
     st.subheader("Ranks multiply: rank(C ⊗ D) = rank C · rank D")
     with st.spinner("Training LoKr and LoRA on the toy layer…"):
         run = _rank_run()
-    st.plotly_chart(figs.rank_figure(run), key="lesson_lokr_rank_figure", width="stretch")
+    chart(figure(figs.rank_figure, run), "lesson_lokr_rank_figure")
     d_out, d_in = run.dW.shape
     st.markdown(
         f"Two real runs on the toy layer ({d_out} × {d_in}, Adam, {run.steps} steps), both at r = {run.r}, "

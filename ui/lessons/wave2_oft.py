@@ -1,24 +1,26 @@
 """OFT's lesson: R stays orthogonal and the neurons keep their angles, LoRA's do not.
 
 UI only; the function is named by the method's registry key (found by ``ui.lessons``). The
-data come from ``peft_edu.lessons.wave2_oft`` (cached with st.cache_data), the figure from
+data come from ``peft_edu.lessons.wave2_oft`` (cached with st.cache_resource), the figure from
 ``peft_edu.viz.wave2_oft``.
 """
 from __future__ import annotations
 
 import streamlit as st
 
+from ui.charts import chart, figure
+
 from peft_edu.lessons import wave2_oft as data
 from peft_edu.viz import wave2_oft as figs
 
-_run = st.cache_data(max_entries=1, show_spinner=False)(data.orthogonality_run)
+_run = st.cache_resource(max_entries=1, show_spinner=False)(data.orthogonality_run)
 
 
 def oft() -> None:
     st.subheader("A rotation keeps what the neurons know: lengths and angles")
     with st.spinner("Training OFT and LoRA on the toy layer…"):
         s = _run()
-    st.plotly_chart(figs.orthogonality_figure(s), key="lesson_oft_orthogonality", width="stretch")
+    chart(figure(figs.orthogonality_figure, s), "lesson_oft_orthogonality")
     st.markdown(
         f"Two real runs on the toy layer ({s.n_blocks * s.block_size} inputs per neuron), learning rate {s.lr}: "
         f"OFT with {s.n_blocks} blocks of {s.block_size} × {s.block_size} "

@@ -1,25 +1,27 @@
 """ReLoRA's lesson: the total update reaching a rank above r after several restarts.
 
 UI only; the function is named by the registry key (found by ``ui.lessons``). Data from
-``peft_edu.lessons.wave2_relora`` (cached with st.cache_data), figures from
+``peft_edu.lessons.wave2_relora`` (cached with st.cache_resource), figures from
 ``peft_edu.viz.wave2_relora``.
 """
 from __future__ import annotations
 
 import streamlit as st
 
+from ui.charts import chart, figure
+
 from peft_edu.lessons import wave2_relora as data
 from peft_edu.viz import wave2_relora as figs
 from ui.lessons import pretraining
 
-_run = st.cache_data(max_entries=1, show_spinner=False)(data.restart_run)
+_run = st.cache_resource(max_entries=1, show_spinner=False)(data.restart_run)
 
 
 def relora() -> None:
     st.subheader("ReLoRA: rank r per round, more rank in total")
     with st.spinner("Training ReLoRA and LoRA on the tiny BERT…"):
         run = _run()
-    st.plotly_chart(figs.spectrum_figure(run), key="lesson_relora_spectrum", width="stretch")
+    chart(figure(figs.spectrum_figure, run), "lesson_relora_spectrum")
     ranks = ", ".join(str(k) for k in run.ranks)
     st.markdown(
         f"Two real runs on a 2-block BERT of width 16 (query and value adapted, Adam, lr {run.lr}, "
@@ -29,7 +31,7 @@ def relora() -> None:
         f"directions, because the rank of a sum is at most, and here equal to, the sum of the ranks. LoRA's "
         f"change s·B·A stays at rank **{run.lora_rank}** however long it trains (values below 10⁻⁶ of the "
         "largest count as zero).")
-    st.plotly_chart(figs.loss_figure(run), key="lesson_relora_loss", width="stretch")
+    chart(figure(figs.loss_figure, run), "lesson_relora_loss")
     st.markdown(
         f"Final loss: ReLoRA {run.relora_loss[-1]:.3f}, LoRA {run.lora_loss[-1]:.3f}. On this small "
         "fine-tuning task one rank-2 update is nearly enough, so the extra rank buys little and the decaying, "
