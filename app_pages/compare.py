@@ -7,6 +7,7 @@ import streamlit as st
 
 from peft_edu import METHODS
 from ui import compare_state
+from ui.charts import chart, figure
 from ui.links import link
 from peft_edu.lessons import compare
 from peft_edu.viz.compare import race_figure, trainable_figure
@@ -90,6 +91,24 @@ else:
             "'learning rate' column). Read it as a demonstration, not a benchmark: at this size the "
             "ranking says little about large models; it shows how fast each method can move a pretrained "
             "model when given a suitable step.")
+
+    st.subheader("What each method bought, and what it cost: the Pareto front")
+    axis = st.radio("Accuracy against", list(compare_state.PARETO_COSTS), horizontal=True, key="compare_pareto_axis",
+                    format_func=compare_state.PARETO_COSTS.get)
+    chart(figure(compare_state.pareto_chart, axis, tuple(chosen), same), "compare_pareto")
+    st.caption(
+        f"Measured in each run above: test accuracy on {compare.N_HELD_OUT} held-out task-B sequences; trainable "
+        "parameters; memory the run held (its weights, gradients and Adam state, counted tensor by tensor, plus "
+        "what autograd saved for one backward pass, measured with saved-tensor hooks); CPU time of its steps; "
+        "and forgetting — the pre-training objective (task A) on held-out sequences, read through the "
+        "classifier as pre-training left it, after minus before. That is this tiny model's stand-in for what "
+        "Hugging Face peft's method comparison reports on Llama-3.2-3B (the change of the masked-LM loss on "
+        "general text). Ringed methods are on the front: no other is cheaper and at least as accurate.")
+    st.dataframe([{"method": METHODS[k].name, "test accuracy": f"{r.test_accuracy:.1%}",
+                   "trainable": f"{r.trainable_without_head:,}", "memory (kB)": f"{r.memory_bytes / 1e3:,.0f}",
+                   "CPU s": f"{r.cpu_seconds:.2f}", "forgetting (nats)": f"{r.forgetting:+.3f}"}
+                  for k, r in results.items()], hide_index=True, key="compare_pareto_table",
+                 height=ROW_HEIGHT * (len(results) + 1) + 3)
 
 st.header("Open a method")
 cols = st.columns(4)

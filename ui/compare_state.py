@@ -36,3 +36,23 @@ def save_url(chosen: list[str], same: bool) -> None:
         query["methods"] = ",".join(chosen)
     url_state.write_query(query)
     state["compare_last_query"] = query
+
+
+PARETO_COSTS = {"trainable": "trainable parameters", "memory": "memory held", "time": "time",
+                "forgetting": "forgetting"}
+
+
+def _cost(result, axis: str) -> float:
+    return {"trainable": result.trainable_without_head, "memory": result.memory_bytes / 1e3,
+            "time": result.cpu_seconds, "forgetting": result.forgetting}[axis]
+
+
+def pareto_chart(axis: str, chosen: tuple, same_settings: bool):
+    """The race's Pareto chart against one cost (built once per choice: pass it to ui.charts.figure)."""
+    from peft_edu.lessons.compare import pareto_front
+    from peft_edu.viz.compare import pareto_figure
+
+    results = {k: race_one(k, same_settings) for k in chosen}
+    points = {k: (_cost(r, axis), r.test_accuracy) for k, r in results.items()}
+    return pareto_figure(points, pareto_front(points), axis,
+                         f"Test accuracy against {PARETO_COSTS[axis]}: the race's Pareto front")

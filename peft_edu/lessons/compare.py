@@ -9,13 +9,17 @@ a tiny model with 30 steps, not which method wins on a large one.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
+import time
 from dataclasses import dataclass
+
+import torch
 
 import peft_edu
 from peft_edu.lessons.core import Run, one_thread
 from peft_edu.lessons.train import fit, method_adam, method_after_step
-from peft_edu.lessons.transformer import LR, TASK_B, TinyBert, ce_on, lesson_model, pretrained, task_batch
+from peft_edu.lessons.transformer import LR, TASK_A, TASK_B, TinyBert, ce_on, lesson_model, pretrained, task_batch
 from peft_edu.methods import protocol
 from peft_edu.registry import METHODS
 
@@ -31,6 +35,10 @@ class RaceResult:
     trainable_without_head: int  # what the method itself adds or unfreezes
     config: dict  # the knobs that differ from the method's defaults
     lr: float = LR  # the Adam learning rate of this run
+    test_accuracy: float = 0.0  # task B accuracy on held-out sequences (TEST_SEED), after training
+    cpu_seconds: float = 0.0  # CPU time of the training steps (one thread)
+    memory_bytes: int = 0  # what the run held: weights, gradients, optimizer state, saved activations
+    forgetting: float = 0.0  # task A held-out loss with the pre-training head, after minus before (nats)
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,8 @@ class Race:
 
 
 RACE_LRS = (0.003, 0.01, 0.03, 0.1)  # the rates each method's own race rate was chosen from
+TRAIN_SEED, TEST_SEED, FORGET_SEED = 1, 2, 3  # task B training batch, task B test set, task A held-out text
+N_HELD_OUT = 512  # sequences of each held-out set
 
 
 def own_lr(method: str) -> float:
@@ -63,9 +73,80 @@ def race_one(method: str, steps: int = STEPS, lr: float | None = None) -> RaceRe
         head = sum(p.numel() for p in model.classifier.parameters())
         trainable = peft_edu.trainable_parameters(model)
         optimizer = method_adam(model, lr)
-        run = fit(Run(method, ()), model, ce_on(*task_batch(TASK_B, seed=1)), steps,
+        loss_fn = ce_on(*task_batch(TASK_B, seed=TRAIN_SEED))
+        cpu0 = time.thread_time()
+        run = fit(Run(method, ()), model, loss_fn, steps,
                   optimizer, after_step=method_after_step(model, optimizer, steps))
-    return RaceResult(method, run.loss, trainable, trainable - head, changed_knobs(model.peft_edu_applied.config), lr)
+        cpu = time.thread_time() - cpu0
+        model.train()
+        activations = saved_activation_bytes(model, loss_fn)  # after training: a forward pass can leave state behind
+        memory = state_bytes(model, optimizer) + activations
+        accuracy = test_accuracy(model)
+        forgot = forgetting(model)
+    return RaceResult(method, run.loss, trainable, trainable - head, changed_knobs(model.peft_edu_applied.config), lr,
+                      accuracy, cpu, memory, forgot)
+
+
+def state_bytes(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> int:
+    """Bytes of the run's own tensors: weights and buffers, gradients, optimizer state (each tensor once)."""
+    tensors = [*model.parameters(), *model.buffers()]
+    tensors += [p.grad for p in model.parameters() if p.grad is not None]
+    tensors += [v for state in optimizer.state.values() for v in state.values() if torch.is_tensor(v)]
+    return sum(t.numel() * t.element_size() for t in {id(t): t for t in tensors}.values())
+
+
+def saved_activation_bytes(model: torch.nn.Module, loss_fn) -> int:
+    """Bytes autograd keeps for the backward pass of one step on the race batch: every tensor
+    saved for backward, each storage counted once, parameters excluded (they are counted as
+    weights). Measured with ``torch.autograd.graph.saved_tensors_hooks``; no step is taken."""
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    seen: dict[int, int] = {}
+
+    def pack(t: torch.Tensor):
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in params:
+            seen[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        loss = loss_fn(model)
+    del loss
+    return sum(seen.values())
+
+
+@torch.no_grad()
+def test_accuracy(model: torch.nn.Module) -> float:
+    """Task B accuracy on ``N_HELD_OUT`` sequences the run never trained on."""
+    ids, labels = task_batch(TASK_B, n=N_HELD_OUT, seed=TEST_SEED)
+    model.eval()
+    return float((model(input_ids=ids).logits.argmax(-1) == labels).float().mean())
+
+
+@torch.no_grad()
+def pretraining_loss(model: torch.nn.Module, head: torch.nn.Module) -> float:
+    """The pre-training objective (task A cross-entropy) on held-out sequences, read through
+    ``head`` (the classifier as pre-training left it) on a copy of ``model``."""
+    probe = copy.deepcopy(model)
+    probe.classifier = copy.deepcopy(head)
+    probe.eval()
+    ids, labels = task_batch(TASK_A, n=N_HELD_OUT, seed=FORGET_SEED)
+    return float(probe(input_ids=ids, labels=labels).loss)
+
+
+def forgetting(model: torch.nn.Module) -> float:
+    """How much of its pre-training the adapted model lost: the task A held-out loss through the
+    pre-training head, after minus before — the tiny BERT's stand-in for the change of a language
+    model's masked-LM loss on held-out general text that peft's method comparison reports."""
+    base = pretrained()
+    return pretraining_loss(model, base.classifier) - pretraining_loss(base, base.classifier)
+
+
+def pareto_front(points: dict[str, tuple[float, float]]) -> list[str]:
+    """Keys whose (cost, accuracy) no other point beats: none has lower or equal cost with
+    higher or equal accuracy and is strictly better in one. Sorted by cost."""
+    front = [k for k, (c, a) in points.items()
+             if not any((c2 <= c and a2 >= a) and (c2 < c or a2 > a) for c2, a2 in points.values())]
+    return sorted(front, key=lambda k: points[k])
 
 
 def changed_knobs(config) -> dict:

@@ -290,10 +290,11 @@ LAB = LabDefaults(lr=2e-3, steps=100, config=Config(block_size=32))
 # The page and the Compare race: the toy layer has d_in = 24, so blocks of 8: three 8 × 8
 # rotations, 3 · 28 = 84 numbers (a single 24 × 24 block would be 276). The race's rate
 # (scripts/measure_race_lrs.py, final loss after 30 steps): 0.003: 0.859, 0.01: 0.526, 0.03: 0.467,
-# 0.1: 0.458 (LoRA at 0.03: 0.482).
+# 0.1: 0.458 on one machine and 0.485 on another (AMD EPYC, 2026-12-02; the other rates agree to
+# 3 digits), so 0.03: at 0.1 the Cayley solves amplify the CPU's rounding (LoRA at 0.03: 0.482).
 LESSON = LessonDefaults("layer", Config(block_size=8),
                         note="OFT turns every neuron (row of W₀) by the same block-diagonal rotation R: "
-                             "lengths and angles between neurons stay as they were.", race_lr=0.1)
+                             "lengths and angles between neurons stay as they were.", race_lr=0.03)
 
 
 # ---------------------------------------------------------------- the method page

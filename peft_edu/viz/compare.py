@@ -53,3 +53,36 @@ def trainable_figure(trainable: dict[str, int], total: int) -> go.Figure:
     base_layout(fig, "What each method trains in that race", height=460)
     fig.update_layout(margin=dict(r=130))  # room for the label of the longest bar
     return fig
+
+
+PARETO_AXES = {  # axis key -> (label, log scale?)
+    "trainable": ("trainable parameters without the head (log scale)", True),
+    "memory": ("memory the run held: weights, gradients, optimizer state, saved activations (kB)", False),
+    "time": ("CPU seconds of the training steps (one thread)", False),
+    "forgetting": ("forgetting: pre-training (task A) held-out loss, after − before (nats)", False),
+}
+
+
+def pareto_figure(points: dict[str, tuple[float, float]], front: list[str], axis: str, title: str) -> go.Figure:
+    """Test accuracy against one cost per method (``points``: key -> (cost, accuracy)); the
+    Pareto front (``front``: no other method is cheaper and at least as accurate) joined by a line
+    and named, the others as markers with their name on hover."""
+    label, log = PARETO_AXES[axis]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(
+        x=[points[k][0] for k in front], y=[points[k][1] for k in front], mode="lines+markers+text",
+        name="Pareto front", text=[METHODS[k].name for k in front], textposition="top left",
+        line=dict(color="#444", width=1.5, dash="dot"), marker=dict(size=1), hoverinfo="skip"))
+    for family in dict.fromkeys(METHODS[k].family for k in points):
+        keys = [k for k in points if METHODS[k].family == family]
+        fig.add_trace(go.Scatter(
+            x=[points[k][0] for k in keys], y=[points[k][1] for k in keys], mode="markers", name=family,
+            marker=dict(size=[14 if k in front else 9 for k in keys], color=FAMILY_COLORS[family],
+                        line=dict(color="#222", width=[2 if k in front else 0 for k in keys])),
+            text=[METHODS[k].name for k in keys],
+            hovertemplate="%{text}: %{x:,.3~g} → %{y:.1%}<extra></extra>"))
+    fig.update_xaxes(title=label, type="log" if log else "linear")
+    fig.update_yaxes(title="test accuracy on task B (held out)", tickformat=".0%")
+    base_layout(fig, title, height=520)
+    fig.update_layout(legend=dict(orientation="h", y=-0.25))
+    return fig
