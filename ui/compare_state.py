@@ -55,4 +55,4 @@ def pareto_chart(axis: str, chosen: tuple, same_settings: bool):
     results = {k: race_one(k, same_settings) for k in chosen}
     points = {k: (_cost(r, axis), r.test_accuracy) for k, r in results.items()}
     return pareto_figure(points, pareto_front(points), axis,
-                         f"Test accuracy against {PARETO_COSTS[axis]}: the race's Pareto front")
+                         f"Accuracy against {PARETO_COSTS[axis]}")  # short: the title must fit 400 px

@@ -71,7 +71,8 @@ def pareto_figure(points: dict[str, tuple[float, float]], front: list[str], axis
     fig = go.Figure()
     fig.add_trace(go.Scatter(
         x=[points[k][0] for k in front], y=[points[k][1] for k in front], mode="lines+markers+text",
-        name="Pareto front", text=[METHODS[k].name for k in front], textposition="top left",
+        name="Pareto front", text=[METHODS[k].name for k in front], cliponaxis=False,
+        textposition=["top right" if i == 0 else "top left" for i in range(len(front))],  # the first at the left edge
         line=dict(color="#444", width=1.5, dash="dot"), marker=dict(size=1), hoverinfo="skip"))
     for family in dict.fromkeys(METHODS[k].family for k in points):
         keys = [k for k in points if METHODS[k].family == family]
@@ -82,7 +83,7 @@ def pareto_figure(points: dict[str, tuple[float, float]], front: list[str], axis
             text=[METHODS[k].name for k in keys],
             hovertemplate="%{text}: %{x:,.3~g} → %{y:.1%}<extra></extra>"))
     fig.update_xaxes(title=label, type="log" if log else "linear")
-    fig.update_yaxes(title="test accuracy on task B (held out)", tickformat=".0%")
+    fig.update_yaxes(title="test accuracy (task B)", tickformat=".0%")
     base_layout(fig, title, height=520)
     fig.update_layout(legend=dict(orientation="h", y=-0.25))
     return fig
