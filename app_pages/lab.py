@@ -6,6 +6,7 @@ metrics. Runs belong to the learner (``ui.lab.keep``): a refresh reattaches to r
 or training, and every ended run is kept in the store (curves, results, confusion, adapter).
 """
 import threading
+import uuid
 
 import streamlit as st
 
@@ -21,7 +22,7 @@ from peft_edu.lab.run_config import HEAD_ONLY, METHOD_CHOICES, defaults
 
 MAX_KEPT = 10  # runs a session keeps (their trained models: the newest jobs.keep_models())
 state = st.session_state
-keep.attach()  # the learner's jobs.Owner and live jobs, the same in every tab and after a refresh
+learner_id = keep.attach()  # the learner's jobs.Owner and live jobs: the same in every tab, after a refresh
 state.setdefault("lab_baseline_auto", True)  # measure the head-only baseline with the first run
 
 
@@ -84,14 +85,18 @@ def baseline_model(data_name: str):
     return None
 
 
-def submit(cfg, data, label_text: str | None = None) -> None:
+def submit(cfg, data, label_text: str | None = None, race: str | None = None) -> bool:
+    """Queue one run; False (and the reason on the page, the settings untouched) if it cannot start."""
     name, train, test = data
     base, tokenizer = base_model(len(train.label_names))
     try:
-        job = keep.submit(cfg, data, base, tokenizer, label_text)
+        job = keep.submit(cfg, data, base, tokenizer, label_text, race=race)
+    except jobs.LimitError as err:  # the teacher's limits: say which, start nothing
+        st.warning(str(err), icon=":material/hourglass_top:")
+        return False
     except ValueError as err:  # an invalid setting: say which, start nothing
         st.error(f"This run cannot start: {err}", icon=":material/error:")
-        return
+        return False
     session_jobs().append(job)
     state.setdefault("lab_job_data", {})[job.id] = data  # (name, train, test): for Try it and the confusion matrix
     while len(session_jobs()) > MAX_KEPT:
@@ -100,14 +105,24 @@ def submit(cfg, data, label_text: str | None = None) -> None:
         state["lab_job_data"].pop(old.id, None)
     if name == BUILTIN_NAME and state["lab_baseline_auto"]:
         start_baseline()
+    return True
 
 
-def start_race(methods: list[str], budget, data) -> None:
-    """One run per method, each with its own defaults and the same steps, batch size and seed."""
+def start_race(methods: list[str], budget, data) -> bool:
+    """One run per method, each with its own defaults and the same steps, batch size and seed:
+    one entry of the learner's (checked whole before its first run is queued)."""
+    try:
+        jobs.check_entry(learner_id, steps=budget.steps, runs=len(methods))
+    except jobs.LimitError as err:
+        st.warning(str(err), icon=":material/hourglass_top:")
+        return False
     race = state["lab_race_count"] = state.get("lab_race_count", 0) + 1
+    race_id = f"race-{uuid.uuid4().hex[:12]}"
     for method in methods:
         cfg = defaults(method, steps=budget.steps, batch_size=budget.batch_size, seed=budget.seed)
-        submit(cfg, data, f"Race {race} · {jobs.default_label(cfg)}")
+        if not submit(cfg, data, f"Race {race} · {jobs.default_label(cfg)}", race=race_id):
+            return True  # what was queued before the refusal runs (another tab raced this one)
+    return True
 
 
 st.title("Live fine-tune lab")
@@ -125,18 +140,19 @@ with left:
     cfg = render_knobs(method)
     url.save_url(cfg)
     busy = active([job.view() for job in session_jobs()])
+    rule = jobs.limits()
     if st.button("Start", type="primary", key="lab_start", icon=":material/play_arrow:",
-                 help="Queues a run with this recipe; it starts when a training slot is free."):
-        submit(cfg, data)
-        busy = True
+                 help="Queues a run with this recipe; it starts when a training slot is free. "
+                      f"Your teacher allows {rule.runs_per_learner} run(s) or race(s) of yours at a time."):
+        busy = submit(cfg, data) or busy
     with st.expander("Race: several methods, same budget"):
         st.caption(f"Each method with its default knobs, all with {cfg.steps:,} steps of batch "
-                   f"{cfg.batch_size} and seed {cfg.seed}; their curves are overlaid.")
-        race = st.multiselect("Methods", METHOD_CHOICES, default=["lora", "ia3", "prompt_tuning"],
-                              format_func=method_label, key="lab_race_methods")
+                   f"{cfg.batch_size} and seed {cfg.seed}; their curves are overlaid. A race counts as "
+                   f"one of your runs; your teacher allows up to {rule.max_race} methods in it.")
+        race = st.multiselect("Methods", METHOD_CHOICES, default=["lora", "ia3", "prompt_tuning"][: rule.max_race],
+                              format_func=method_label, key="lab_race_methods", max_selections=rule.max_race)
         if st.button("Start race", key="lab_race", disabled=not race, icon=":material/sports_score:"):
-            start_race(race, cfg, data)
-            busy = True
+            busy = start_race(race, cfg, data) or busy
 
 with right:
     st.subheader("Training")

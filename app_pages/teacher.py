@@ -9,6 +9,7 @@ import time
 import streamlit as st
 
 from ui import learner
+from ui.lab import fair
 from ui.state import init_state
 from peft_edu.quiz import default_bank
 from peft_edu.store import teacher
@@ -75,6 +76,7 @@ st.subheader("Lab runs")
 st.dataframe(teacher.run_rows(store), hide_index=True, key="teacher_runs")
 queue = teacher.run_rows(store, live_only=True)
 st.caption(f"In the queue or training now: {len(queue)}." if queue else "Nothing is queued or training now.")
+fair.render_queue(store)
 
 st.subheader("Export")
 stamp = time.strftime("%Y%m%d-%H%M")

@@ -146,6 +146,7 @@ def test_the_process_holds_a_bounded_number_of_trained_models(app_store):
 
     at = _session()
     _start(at, steps=1)
+    assert at.session_state["lab_jobs"][0].wait(600)  # one run of a learner's at a time (the default limit)
     at.button(key="lab_start").click().run()
     first, second = at.session_state["lab_jobs"]
     assert first.wait(600) and second.wait(600)

@@ -88,6 +88,7 @@ def test_a_trap_run_is_measured_against_the_clean_run(at):
     at.number_input(key="search_steps").set_value(2).run()
     at.selectbox(key="search_batch").set_value(4).run()
     at.button(key="search_start").click().run()
+    assert at.session_state["search_jobs"][0].wait(300)  # one run of a learner's at a time (the default limit)
     at.toggle(key="search_trap_lr").set_value(True).run()
     at.button(key="search_start").click().run()
     clean, trapped = at.session_state["search_jobs"]

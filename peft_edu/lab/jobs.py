@@ -22,6 +22,10 @@ of ``base``) and appends a ``StepMetrics`` per step to ``job.metrics``. A page r
 - Owners: pass an ``Owner`` kept in the session's state. When the session ends and the
   owner is garbage-collected, its jobs stop and leave the registry; ``stop_owner(owner_id)``
   and ``stop_orphans(alive_ids)`` do the same explicitly.
+- Fair shares (``peft_edu.lab.limits``): a run queued with ``learner=`` counts against that
+  learner's limits (runs at a time, race size, steps; ``LimitError`` at submit) and is stopped
+  once the learner has had no open tab for a while (``peft_edu.lab.absence``). ``view().wait_s``
+  is the expected wait of a queued run, from the measured seconds per step of earlier runs.
 """
 from __future__ import annotations
 
@@ -38,6 +42,8 @@ from dataclasses import dataclass
 
 import torch
 
+from peft_edu.lab import limits as rules
+from peft_edu.lab.limits import LimitError, Limits  # noqa: F401  (LimitError: for the pages)
 from peft_edu.lab.run_config import RunConfig, label
 from peft_edu.lab.train import StepMetrics, TrainResult, train, training_threads
 
@@ -70,15 +76,18 @@ class JobView:
     trainable: int | None  # trainable parameters of the run's model, once it is built
     total: int | None  # all parameters of the run's model, once it is built
     device: str | None  # "cpu" or "cuda", once the run has started
+    wait_s: float | None = None  # expected seconds until it starts (None unless queued)
+    learner: str | None = None  # the learner whose limits it counts against, if any
 
 
 class Job:
     """One training run in its own thread. Create with ``submit``."""
 
     def __init__(self, cfg, data: tuple, owner_id: str, label_text: str, task=None, on_done=None,
-                 on_running=None) -> None:
+                 on_running=None, learner: str | None = None, race: str | None = None) -> None:
         self.id = f"job-{next(_IDS)}"
         self.owner, self.cfg, self.label = owner_id, cfg, label_text
+        self.learner, self.race = learner, race  # whose limits it counts against; its race, if any
         self.status, self.message = QUEUED, ""
         self.metrics: list[StepMetrics] = []  # appended by the job's thread only
         self.result: TrainResult | None = None
@@ -86,6 +95,8 @@ class Job:
         self.total: int | None = None
         self.device: str | None = None
         self.created = time.time()
+        self.started_at: float | None = None  # time.monotonic() when it left the queue
+        self._stop_reason = ""  # said after the run's own message when something else stopped it
         self._data = data  # (base, tokenizer, train_set, test_set, device)
         self._task = task  # submit_task's work, or None for the lab's train()
         self._on_done = on_done  # called once in this thread when the job has ended
@@ -96,8 +107,10 @@ class Job:
         self._thread = threading.Thread(target=self._run, name=self.id, daemon=True)
 
     # -- control
-    def stop(self) -> None:
-        """Ask the job to stop (after its current step) or, while queued, cancel it."""
+    def stop(self, reason: str = "") -> None:
+        """Ask the job to stop (after its current step) or, while queued, cancel it; ``reason``
+        (for the learner) is added to its message."""
+        self._stop_reason = self._stop_reason or reason
         self._stop.set()
         with _POOL:
             _POOL.notify_all()
@@ -109,6 +122,11 @@ class Job:
     @property
     def finished(self) -> bool:
         return self._finished.is_set()
+
+    @property
+    def stopping(self) -> bool:
+        """Stop was asked for: a queued job leaves at once, a running one after its step."""
+        return self._stop.is_set()
 
     def queue_position(self) -> int | None:
         """1-based place among waiting jobs (1 starts next), or None when not queued."""
@@ -123,19 +141,22 @@ class Job:
         eta = None if self.status == QUEUED else (last.eta_s if last and self.status == RUNNING else 0.0)
         return JobView(self.id, self.owner, self.label, self.cfg, self.status, self.message,
                        self.queue_position(), metrics, progress, eta, self.result, self.trainable,
-                       self.total, self.device)
+                       self.total, self.device, expected_wait_s(self), self.learner)
 
     # -- the thread
     def _run(self) -> None:
         try:
             if not _acquire(self):
-                self.status, self.message = "cancelled", "Cancelled before it started."
+                self.status = "cancelled"
+                self.message = f"Cancelled before it started. {self._stop_reason}".strip()
                 return
             try:
-                self.status = RUNNING
+                self.status, self.started_at = RUNNING, time.monotonic()
                 if self._on_running is not None:
                     self._on_running(self)
                 self._train()
+                if self.status == "stopped":
+                    self.message = f"{self.message} {self._stop_reason}".strip()
                 self._ended()  # still holding the slot: the saving work counts as the run's
             finally:
                 _release(self)
@@ -143,6 +164,7 @@ class Job:
             self.status, self.message = "failed", f"The run failed: {type(err).__name__}: {err}"
         finally:
             self._ended()
+            _measured(self)
             self._data = self._task = None  # let go of the base model reference
             self._finished.set()
             release_old_models(self.owner)
@@ -183,6 +205,7 @@ _RUNNING_JOBS: set[Job] = set()
 _JOBS: dict[str, Job] = {}  # every job not yet forgotten, by id
 _WATCHED: weakref.WeakSet = weakref.WeakSet()  # owners with a finalizer already
 _MAX_RUNS: int | None = None  # set_max_runs() override (tests, admin); None = environment/default
+_LIMITS: Limits | None = None  # set_limits() override (tests, admin); None = environment/default
 
 
 def keep_models() -> int:
@@ -222,6 +245,17 @@ def set_max_runs(n: int | None) -> None:
         _POOL.notify_all()
 
 
+def limits() -> Limits:
+    """The per-learner limits in force: ``set_limits``, else the environment (``limits.ENV``)."""
+    return _LIMITS if _LIMITS is not None else rules.from_env()
+
+
+def set_limits(value: Limits | None) -> None:
+    """Override the limits for this process (None returns to the environment/default)."""
+    global _LIMITS
+    _LIMITS = value
+
+
 def _acquire(job: Job) -> bool:
     """Wait until ``job`` is first in line and a slot is free; False if it was stopped first."""
     with _POOL:
@@ -246,22 +280,49 @@ def _release(job: Job) -> None:
 # ---------------------------------------------------------------- public API
 def submit(cfg: RunConfig, base, tokenizer, train_set, test_set, *, owner: Owner | str = "",
            label_text: str | None = None, device: torch.device | str | None = None, on_done=None,
-           on_running=None) -> Job:
-    """Queue a run and start its thread; returns at once. ``base`` is copied, never changed."""
+           on_running=None, learner: str | None = None, race: str | None = None) -> Job:
+    """Queue a run and start its thread; returns at once. ``base`` is copied, never changed.
+
+    With ``learner``, the run counts against that learner's limits (``LimitError`` if it would
+    break one); ``race`` groups the runs of one race into one entry. Without, no limit applies
+    (the shared baseline, a notebook)."""
     cfg.check()  # a bad config fails here, in the page, with a clear ValueError
     job = Job(cfg, (base, tokenizer, train_set, test_set, device), _owner_id(owner),
-              label_text or default_label(cfg), on_done=on_done, on_running=on_running)
+              label_text or default_label(cfg), on_done=on_done, on_running=on_running,
+              learner=learner, race=race)
     return _enqueue(job, owner)
 
 
-def submit_task(task, cfg, *, owner: Owner | str = "", label_text: str = "") -> Job:
-    """Queue any run in the lab's queue (same slots, Stop and owner clean-up); returns at once.
+def submit_task(task, cfg, *, owner: Owner | str = "", label_text: str = "", learner: str | None = None,
+                race: str | None = None) -> Job:
+    """Queue any run in the lab's queue (same slots, Stop, limits and owner clean-up); returns at once.
 
     ``task(on_metrics, should_stop, on_start)`` runs in the job's thread; ``cfg`` is the run's
-    settings as the page shows them (checked here if it has a ``check()``)."""
+    settings as the page shows them (checked here if it has a ``check()``; its ``steps``, if
+    any, count against ``max_steps``)."""
     if hasattr(cfg, "check"):
         cfg.check()
-    return _enqueue(Job(cfg, (), _owner_id(owner), label_text or type(cfg).__name__, task), owner)
+    job = Job(cfg, (), _owner_id(owner), label_text or type(cfg).__name__, task, learner=learner, race=race)
+    return _enqueue(job, owner)
+
+
+def check_entry(learner: str, *, steps: int | None, runs: int = 1, race: str | None = None) -> None:
+    """Raise ``LimitError`` unless ``learner`` may queue ``runs`` more runs of ``steps`` steps now:
+    as a new entry, or joining ``race`` if that race has runs already. A page checks a whole race
+    with this before it queues the first of its runs; ``submit`` checks every run again."""
+    rule = limits()
+    rules.check_steps(rule, steps)
+    with _POOL:
+        mine = [j for j in _JOBS.values() if j.learner == learner]
+        in_race = [j for j in mine if race is not None and j.race == race]
+        if in_race:
+            rules.check_race(rule, len(in_race) + runs)
+            return
+        rules.check_race(rule, runs)
+        queued = {j: i + 1 for i, j in enumerate(_WAITING)}
+        active = [rules.Entry(j.label, j.race, queued.get(j)) for j in mine
+                  if not j.finished and not j.stopping]
+        rules.check_new_entry(rule, active)
 
 
 def _owner_id(owner: Owner | str) -> str:
@@ -269,7 +330,9 @@ def _owner_id(owner: Owner | str) -> str:
 
 
 def _enqueue(job: Job, owner: Owner | str) -> Job:
-    with _POOL:
+    with _POOL:  # check and queue at once: two tabs of one learner pressing Start together
+        if job.learner is not None:
+            check_entry(job.learner, steps=getattr(job.cfg, "steps", None), race=job.race)
         _JOBS[job.id] = job
         _WAITING.append(job)
     if isinstance(owner, Owner) and owner not in _WATCHED:
@@ -344,3 +407,66 @@ def forget(job: Job) -> None:
     job.stop()
     with _POOL:
         _JOBS.pop(job.id, None)
+
+
+# ---------------------------------------------------------------- the expected wait
+DEFAULT_STEP_S = 0.2  # seconds per step before any run has ended (a lab LoRA step on 2 CPU cores)
+_PER_STEP: dict = {}  # kind of run (or ANY) -> wall seconds per step of the last one that ended
+ANY = "any"
+
+
+def _kind(job: Job) -> tuple[str, str]:
+    """Runs whose steps cost alike: the lab's LoRA, the search page's LoRA, a distributed run."""
+    return type(job.cfg).__name__, str(getattr(job.cfg, "method", ""))
+
+
+def _planned_steps(job: Job) -> int:
+    steps = getattr(job.cfg, "steps", None)
+    return steps if isinstance(steps, int) and steps > 0 else 1  # a run with no steps: one "step"
+
+
+def _measured(job: Job) -> None:
+    """Keep the wall seconds per step of a run that has ended: copying the model, the steps,
+    the evaluations and the saving, all of which hold the slot."""
+    done = job.metrics[-1].step if job.metrics else 0
+    if job.started_at is None or done < 1:
+        return
+    per_step = (time.monotonic() - job.started_at) / done
+    with _POOL:
+        _PER_STEP[_kind(job)] = _PER_STEP[ANY] = per_step
+
+
+def seconds_per_step(job: Job) -> float:
+    """The measured seconds per step of the last run of this kind that ended, else of any, else
+    ``DEFAULT_STEP_S``."""
+    with _POOL:
+        return _PER_STEP.get(_kind(job), _PER_STEP.get(ANY, DEFAULT_STEP_S))
+
+
+def _left_s(job: Job) -> float:
+    """Seconds a running job has left: its own ETA once it reports one, else its planned steps."""
+    if job.stopping:
+        return seconds_per_step(job)  # it ends after its current step
+    last = job.metrics[-1] if job.metrics else None
+    return last.eta_s if last is not None else _planned_steps(job) * seconds_per_step(job)
+
+
+def _duration_s(job: Job) -> float:
+    """Expected seconds of a queued job once it starts (a cancelled one leaves at once)."""
+    return 0.0 if job.stopping else _planned_steps(job) * seconds_per_step(job)
+
+
+def expected_wait_s(job: Job) -> float | None:
+    """Expected seconds until a queued ``job`` starts (None unless it is queued): the running
+    jobs' time left and the expected durations of the jobs ahead, over ``max_runs()`` slots."""
+    with _POOL:
+        if job not in _WAITING:
+            return None
+        running, ahead = list(_RUNNING_JOBS), _WAITING[: _WAITING.index(job)]
+    return rules.expected_wait([_left_s(j) for j in running], [_duration_s(j) for j in ahead], max_runs())
+
+
+def queue() -> list[JobView]:
+    """Views of the running jobs, then the queued ones in queue order (the teacher's queue)."""
+    return [job.view() for job in active_jobs()]
+

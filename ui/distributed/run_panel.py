@@ -18,6 +18,8 @@ from peft_edu.distributed.spec import MODELS, SHARDING, RunSpec
 from peft_edu.lab import jobs
 from peft_edu.viz.distributed import bytes_chart, rank_memory_chart, ring_figure, time_split_chart
 from peft_edu.viz.style import fmt_bytes, fmt_int
+from ui.charts import chart
+from ui import learner
 
 P = "dist_run_"
 REFRESH_S = 1.0
@@ -44,8 +46,12 @@ def label_of(spec: RunSpec) -> str:
 def start() -> None:
     spec = spec_from_inputs()
     st.session_state.setdefault("lab_owner", jobs.Owner())  # shared with the lab: one owner per session
-    job = jobs.submit_task(functools.partial(run, spec), spec, owner=st.session_state["lab_owner"],
-                           label_text=label_of(spec))
+    try:
+        job = jobs.submit_task(functools.partial(run, spec), spec, owner=st.session_state["lab_owner"],
+                               label_text=label_of(spec), learner=learner.learner_id())
+    except jobs.LimitError as err:  # the teacher's per-learner limits
+        st.warning(str(err), icon=":material/hourglass_top:")
+        return
     session_jobs().append(job)
 
 
@@ -116,20 +122,20 @@ def results() -> None:
     a, b = st.columns(2)
     with a:
         if hooked:
-            st.plotly_chart(bytes_chart({s.label: {"sent": s.sent_bytes, "formula": s.formula_bytes} for s in hooked}),
+            chart(bytes_chart({s.label: {"sent": s.sent_bytes, "formula": s.formula_bytes} for s in hooked}),
                             key=P + "bytes", width="stretch")
     with b:
         if hooked:
-            st.plotly_chart(time_split_chart({s.label: {"compute_s": s.compute_s, "comm_s": s.comm_s} for s in hooked}),
+            chart(time_split_chart({s.label: {"compute_s": s.compute_s, "comm_s": s.comm_s} for s in hooked}),
                             key=P + "times", width="stretch")
     latest = done[-1]
     a, b = st.columns(2)
     with a:
         if hooked:
             ring = hooked[-1]
-            st.plotly_chart(ring_figure(ring.chunks, ring.world_size), key=P + "ring", width="stretch")
+            chart(ring_figure(ring.chunks, ring.world_size), key=P + "ring", width="stretch")
     with b:
-        st.plotly_chart(rank_memory_chart(latest.held, latest.formula_held, f"What each rank holds<br><sup>{latest.label}</sup>"),
+        chart(rank_memory_chart(latest.held, latest.formula_held, f"What each rank holds<br><sup>{latest.label}</sup>"),
                         key=P + "held", width="stretch")
 
 

@@ -19,6 +19,7 @@ from peft_edu.lab import jobs
 from peft_edu.lab.saved import config_doc, marker, recorder, saved_view
 from peft_edu.store import runs
 from ui import learner
+from ui.lab import tabs
 
 # trained MiniLM copies (~90 MB each) held for Try it, across all learners (env PEFT_LAB_HELD_MODELS)
 _HELD = os.environ.get("PEFT_LAB_HELD_MODELS", "").strip()
@@ -41,6 +42,7 @@ def attach() -> str:
         state["lab_job_data"] = reg["data"].setdefault(learner_id, {})
         state["lab_run_ids"] = reg["runs"].setdefault(learner_id, {})
     trim_models()
+    tabs.watch()  # runs of learners who left (no open tab for a while) end; a refresh keeps them
     return learner_id
 
 
@@ -66,11 +68,13 @@ def drop(learner_id: str) -> None:
             reg[table].pop(learner_id, None)
 
 
-def submit(cfg, data, base, tokenizer, label_text: str | None = None):
-    """Keep the run as queued, then queue its job; its results are kept when it ends."""
+def submit(cfg, data, base, tokenizer, label_text: str | None = None, race: str | None = None):
+    """Keep the run as queued, then queue its job; its results are kept when it ends. Raises
+    ``jobs.LimitError`` (a ValueError) when the teacher's limits do not allow it now."""
     cfg.check()  # a bad setting fails before anything is kept
     name, train, test = data
     store, learner_id = learner.store(), learner.learner_id()
+    jobs.check_entry(learner_id, steps=cfg.steps, race=race)  # nothing kept for a refused run
     run_id, label_text = runs.new_run_id(), label_text or jobs.default_label(cfg)
     runs.add_run(store, learner_id, run_id, job_id="", label=label_text, method=cfg.method, data_name=name,
                  config=config_doc(cfg), label_names=test.label_names)
@@ -80,8 +84,12 @@ def submit(cfg, data, base, tokenizer, label_text: str | None = None):
         record(*args, **kwargs)  # kept first; then, once the job has ended, the model cache is trimmed
         threading.Thread(target=_trim_when_ended, args=(box,), daemon=True).start()
 
-    job = jobs.submit(cfg, base, tokenizer, train, test, owner=state["lab_owner"], label_text=label_text,
-                      on_running=marker(store, run_id), on_done=on_done)
+    try:
+        job = jobs.submit(cfg, base, tokenizer, train, test, owner=state["lab_owner"], label_text=label_text,
+                          on_running=marker(store, run_id), on_done=on_done, learner=learner_id, race=race)
+    except ValueError:  # another tab of this learner was quicker: the limit holds, nothing is kept
+        runs.delete_run(store, learner_id, run_id)
+        raise
     box["job"] = job
     state["lab_run_ids"][job.id] = run_id
     return job

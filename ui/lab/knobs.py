@@ -12,11 +12,15 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from peft_edu.lab import jobs
 from peft_edu.lab.run_config import METHOD_CHOICES, RunConfig, defaults, label
 
 LR_CHOICES = (1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 3e-3, 5e-3, 1e-2, 2e-2, 3e-2, 5e-2, 1e-1)
 BATCH_CHOICES = (4, 8, 16, 32)
-STEP_RANGE = (1, 2000)
+
+def step_range() -> tuple[int, int]:
+    """Steps a run may have: 1 up to the teacher's cap (env PEFT_LAB_MAX_STEPS)."""
+    return 1, jobs.limits().max_steps
 
 
 def method_label(key: str) -> str:
@@ -84,10 +88,19 @@ def budget_knobs(method: str, start: RunConfig) -> dict:
     """Learning rate, steps, batch size and seed."""
     return {
         "lr": float(_select(method, "lr", "Learning rate", LR_CHOICES, start.lr)),
-        "steps": int(st.number_input("Steps", *STEP_RANGE, start.steps, step=10, key=widget_key(method, "steps"))),
+        "steps": _steps(method, start.steps),
         "batch_size": int(_select(method, "batch", "Batch size", BATCH_CHOICES, start.batch_size)),
         "seed": int(st.number_input("Seed", 0, 10_000, start.seed, key=widget_key(method, "seed"))),
     }
+
+
+def _steps(method: str, default: int) -> int:
+    """Steps up to the teacher's cap, said in a caption (a help icon would share the "Steps" label
+    that the browser tests and a screen reader find the input by)."""
+    low, top = step_range()
+    steps = st.number_input("Steps", low, top, min(default, top), step=10, key=widget_key(method, "steps"))
+    st.caption(f"Your teacher allows at most {top:,} steps per run.")
+    return int(steps)
 
 
 def render_knobs(method: str) -> RunConfig:

@@ -74,10 +74,17 @@ def render_status(view, base) -> None:
     if view.status == jobs.RUNNING:
         render_running(view, base)
     elif view.status == jobs.QUEUED:
-        place = view.queue_position
-        ahead = f"place {place:,} in the queue (1 starts next)" if place else "about to start"
-        st.info(f"**{view.label}** is waiting: {ahead}. The app trains {jobs.max_runs()} run(s) at a time "
-                "for all its users.", icon=":material/schedule:")
+        st.info(f"**{view.label}** is waiting: {queue_text(view)}. The app trains {jobs.max_runs()} run(s) "
+                "at a time for all its users.", icon=":material/schedule:")
+
+
+def queue_text(view) -> str:
+    """'place 2 in the queue · about 35 s until it starts' (from ``jobs.expected_wait_s``)."""
+    place = view.queue_position
+    if not place:
+        return "about to start"
+    wait = f" · about {_fmt_s(view.wait_s)} until it starts" if view.wait_s is not None else ""
+    return f"place {place:,} in the queue{wait}"
 
 
 def stop_mine() -> None:

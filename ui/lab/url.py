@@ -14,7 +14,7 @@ from peft_edu.lab.run_config import METHOD_CHOICES, RunConfig, defaults
 from peft_edu.lab.data import BUILTIN_NAME
 from ui import url_state
 from ui.lab.data import UPLOAD
-from ui.lab.knobs import BATCH_CHOICES, LR_CHOICES, STEP_RANGE, WIDGETS, nearest, widget_key
+from ui.lab.knobs import BATCH_CHOICES, LR_CHOICES, WIDGETS, nearest, step_range, widget_key
 
 BUDGET = {"lr": "lr", "steps": "steps", "batch": "batch_size", "seed": "seed"}  # URL key -> RunConfig field
 state = st.session_state
@@ -61,7 +61,8 @@ def load_url() -> None:
     if budget.get("lr") is not None:
         state[widget_key(method, "lr")] = nearest(LR_CHOICES, budget["lr"])
     if budget.get("steps") is not None:
-        state[widget_key(method, "steps")] = int(min(max(budget["steps"], STEP_RANGE[0]), STEP_RANGE[1]))
+        low, top = step_range()  # above the teacher's cap: the cap
+        state[widget_key(method, "steps")] = int(min(max(budget["steps"], low), top))
     if budget.get("batch") is not None:
         state[widget_key(method, "batch")] = nearest(BATCH_CHOICES, budget["batch"])
     if budget.get("seed") is not None:

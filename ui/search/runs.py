@@ -6,6 +6,8 @@ the page and only reads job snapshots.
 """
 from __future__ import annotations
 
+import uuid
+
 import streamlit as st
 
 from peft_edu import METHODS
@@ -13,6 +15,8 @@ from peft_edu.embeddings.traps import TRAPS, trap_label, with_traps
 from peft_edu.embeddings.train import EmbedConfig, defaults, runnable, train
 from peft_edu.lab import jobs
 from peft_edu.viz.search import cosine_histograms, loss_curves, projection
+from ui.charts import chart
+from ui import learner
 
 REFRESH_S = 1.5  # seconds between redraws while a run is active
 BATCHES = (4, 16, 32, 64)
@@ -52,8 +56,9 @@ def label_of(cfg: EmbedConfig, traps) -> str:
     return f"{METHODS[cfg.method].name} · {cfg.steps} steps · batch {cfg.batch_size}{trap_label(traps)}"
 
 
-def submit(cfg: EmbedConfig, traps: set[str], data) -> None:
-    """Queue one run (the traps applied) on ``data`` = (name, RetrievalSet)."""
+def submit(cfg: EmbedConfig, traps: set[str], data, race: str | None = None) -> None:
+    """Queue one run (the traps applied) on ``data`` = (name, RetrievalSet); it counts against the
+    learner's limits (``race``: one of a set submitted together)."""
     name, retrieval = data
     run = with_traps(cfg, traps)
     base, tokenizer = encoder()
@@ -63,7 +68,11 @@ def submit(cfg: EmbedConfig, traps: set[str], data) -> None:
                      on_start=on_start)
 
     try:
-        job = jobs.submit_task(task, run, owner=state["search_owner"], label_text=label_of(cfg, traps))
+        job = jobs.submit_task(task, run, owner=state["search_owner"], label_text=label_of(cfg, traps),
+                               learner=learner.learner_id(), race=race)
+    except jobs.LimitError as err:  # the teacher's per-learner limits
+        st.warning(str(err), icon=":material/hourglass_top:")
+        return
     except ValueError as err:
         st.error(f"This run cannot start: {err}", icon=":material/error:")
         return
@@ -78,10 +87,17 @@ def submit(cfg: EmbedConfig, traps: set[str], data) -> None:
 
 
 def submit_trap_set(cfg: EmbedConfig, data) -> None:
-    """A clean run and one run per trap, same method, steps and seed: the measured effects."""
-    submit(cfg, set(), data)
+    """A clean run and one run per trap, same method, steps and seed: the measured effects (one
+    entry of the learner's, like a race in the lab)."""
+    try:
+        jobs.check_entry(learner.learner_id(), steps=cfg.steps, runs=1 + len(TRAPS))
+    except jobs.LimitError as err:
+        st.warning(str(err), icon=":material/hourglass_top:")
+        return
+    race = f"traps-{uuid.uuid4().hex[:12]}"
+    submit(cfg, set(), data, race)
     for trap in TRAPS:
-        submit(cfg, {trap.key}, data)
+        submit(cfg, {trap.key}, data, race)
 
 
 def active(views) -> bool:
@@ -117,7 +133,7 @@ def render_live() -> None:
                   help="Stops this session's running run after its current step and cancels the queued ones.")
     curves = [(v.label, [m.step for m in v.metrics], [m.loss for m in v.metrics]) for v in views if v.metrics]
     if curves:
-        st.plotly_chart(loss_curves(curves), key="search_loss")
+        chart(loss_curves(curves), key="search_loss")
     watched = next((v for v in reversed(views) if any(m.probe for m in v.metrics)), None)
     if watched is not None:
         render_probe(watched)
@@ -133,10 +149,10 @@ def render_probe(view) -> None:
     first = view.metrics[0].base_probe
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(cosine_histograms(shot.positive, shot.negative, first.positive if first else (),
+        chart(cosine_histograms(shot.positive, shot.negative, first.positive if first else (),
                                           first.negative if first else (), shot.step), key="search_hist")
     with right:
-        st.plotly_chart(projection(shot.query_xy, shot.passage_xy, first.query_xy if first else (),
+        chart(projection(shot.query_xy, shot.passage_xy, first.query_xy if first else (),
                                    first.passage_xy if first else (), shot.step), key="search_map")
     st.caption(f"{view.label}: the probe is {len(shot.query_xy)} held-out questions (map) and "
                f"{round(len(shot.positive)):,} pairs (histograms), re-embedded every {view.cfg.probe_every} steps.")
