@@ -11,6 +11,7 @@ import dataclasses
 
 import streamlit as st
 
+from ui.charts import chart
 from ui.calculator_help import TERMS, paper_note, weights_table
 from ui.calculator_state import BOUNDS, P, fix_inputs, load_url, model_changed, pulled, save
 from peft_edu import METHODS
@@ -137,7 +138,7 @@ def one_layer(config: CalcConfig) -> None:
     counts = layer_counts(config)
     for col, (method, n) in zip(st.columns(max(len(counts), 1)), counts.items()):
         col.metric(f"{METHODS[method].name}: trainable", fmt_int(n))
-    st.plotly_chart(one_layer_chart(d_out, d_in, r), key=P + "layer_chart", width="stretch")
+    chart(one_layer_chart(d_out, d_in, r), key=P + "layer_chart", width="stretch")
 
 
 def computed(config: CalcConfig) -> tuple[CalcConfig, list, dict]:
@@ -191,8 +192,8 @@ if rows:
     fused_qkv_note(shown)
     chart_a, chart_b = st.columns(2)
     with chart_a:
-        st.plotly_chart(trainable_chart(rows), key=P + "trainable_chart", width="stretch")
+        chart(trainable_chart(rows), key=P + "trainable_chart", width="stretch")
     with chart_b:
-        st.plotly_chart(memory_chart(rows, GPU_SIZES_GB), key=P + "memory_chart", width="stretch")
+        chart(memory_chart(rows, GPU_SIZES_GB), key=P + "memory_chart", width="stretch")
     memory_explainers(shown, rows)
 one_layer(config)

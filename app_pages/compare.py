@@ -68,11 +68,11 @@ else:
     compare_state.save_url(chosen, same)
     results = _race(chosen, same)
     sample = next(iter(results.values()))
-    st.plotly_chart(race_figure({k: r.loss for k, r in results.items()},
+    chart(race_figure({k: r.loss for k, r in results.items()},
                                 "Adapting a pretrained tiny BERT to a new task, every method"),
                     key="compare_race", width="stretch")
     st.caption(compare.race_caption(len(sample.loss) - 1, same))
-    st.plotly_chart(trainable_figure({k: r.trainable_without_head for k, r in results.items()}, _total()),
+    chart(trainable_figure({k: r.trainable_without_head for k, r in results.items()}, _total()),
                     key="compare_trainable", width="stretch")
     st.dataframe([{"method": METHODS[k].name, "knobs": ", ".join(f"{a}={v}" for a, v in r.config.items()) or "—",
                    "learning rate": f"{r.lr:g}", "trainable (head excluded)": f"{r.trainable_without_head:,}",

@@ -1,6 +1,7 @@
 """Home: what fine-tuning is, why full fine-tuning of an LLM is out of reach, what PEFT changes."""
 import streamlit as st
 
+from ui.charts import chart
 from ui.guide import render_path
 from ui.links import link
 from peft_edu import METHODS
@@ -63,7 +64,7 @@ st.markdown(
 )
 
 st.header(f"{len(METHODS)} methods, one timeline")
-st.plotly_chart(methods_timeline(), key="home_timeline", width="stretch")
+chart(methods_timeline(), key="home_timeline", width="stretch")
 st.caption("Each marker is one paper; hover for its title. Open a method below.")
 link_cols = st.columns(4)
 for i, key in enumerate(METHODS):

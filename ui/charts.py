@@ -85,10 +85,12 @@ class _Built(BaseFigure):
 
 
 def chart(fig, key: str, shared: bool = False, **kwargs) -> None:
-    """``st.plotly_chart(fig)`` at the page's width. A figure from ``figure`` — or one passed with
+    """``st.plotly_chart(fig)`` at the page's width, in the figure's own colours (its template; tests/
+    test_contrast.py checks every text at >= 4.5:1). A figure from ``figure`` — or one passed with
     ``shared=True``, e.g. the result of a ``st.cache_resource`` function — is turned into its dict
     once, not on every run."""
     kwargs.setdefault("width", "stretch")
+    kwargs.setdefault("theme", None)  # plotly's own template: Streamlit's theme fades tick text below 4.5:1
     with _LOCK:
         memoised = shared or any(hit[0] is fig for hit in _MEMO.values())
     st.plotly_chart(_Built(_spec_of(fig)) if memoised else fig, key=key, **kwargs)

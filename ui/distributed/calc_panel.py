@@ -14,6 +14,7 @@ from peft_edu.sizing.config import ARCHS, CUSTOM, NUMBERS as CALC_NUMBERS, TARGE
 from peft_edu.sizing.estimate import knob_fields, takes_targets
 from peft_edu.viz.distributed import per_gpu_chart, stages_chart
 from peft_edu.viz.style import fmt_bytes, fmt_int
+from ui.charts import chart
 from ui.distributed.state import BOUNDS, P
 
 CALC_BOUNDS = {field: (low, high) for field, low, high in CALC_NUMBERS.values()}
@@ -117,9 +118,9 @@ def render_results(config: DistConfig) -> None:
     st.dataframe(results_table(rows, config), hide_index=True, key=P + "table")
     a, b = st.columns(2)
     with a:
-        st.plotly_chart(per_gpu_chart(rows, GPU_SIZES_GB), key=P + "per_gpu_chart", width="stretch")
+        chart(per_gpu_chart(rows, GPU_SIZES_GB), key=P + "per_gpu_chart", width="stretch")
     with b:
-        st.plotly_chart(stages_chart(by_stage(config, rows)), key=P + "stages_chart", width="stretch")
+        chart(stages_chart(by_stage(config, rows)), key=P + "stages_chart", width="stretch")
 
 
 def measurements() -> None:

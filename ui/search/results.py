@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
+
 import torch
 
 from peft_edu import protocol
@@ -16,6 +17,7 @@ from peft_edu.embeddings.model import embed
 from peft_edu.embeddings.traps import TRAPS
 from peft_edu.viz.search import dims_bars, trap_bars
 from peft_edu.viz.style import fmt_int
+from ui.charts import chart
 
 state = st.session_state
 METRIC_NAMES = ("recall@1", "recall@5", "recall@10", "MRR@10", "nDCG@10")
@@ -119,7 +121,7 @@ def render_search_box(view, data) -> None:
 
 
 def render_dims(view) -> None:
-    st.plotly_chart(dims_bars(view.result.by_dims), key="search_dims")
+    chart(dims_bars(view.result.by_dims), key="search_dims")
     st.caption("A vector store may keep only the first dimensions of each embedding to save memory. "
                "MiniLM was not trained for that (Matryoshka-trained models are), so recall falls as "
                "dimensions go; fine-tuning can make the first ones carry more.")
@@ -128,7 +130,7 @@ def render_dims(view) -> None:
 def render_traps(runs) -> None:
     """Every finished run's recall@10, and each trap's measured effect against the clean run."""
     rows = [(v.label, v.result.before["recall@10"], v.result.after["recall@10"]) for v, _ in runs]
-    st.plotly_chart(trap_bars(rows), key="search_traps")
+    chart(trap_bars(rows), key="search_traps")
     for trap in TRAPS:
         trapped = [(v, d) for v, d in runs if d and d[2] == frozenset({trap.key})]
         clean = [v for v, d in runs if trapped and d and not d[2] and d[0] == trapped[-1][1][0]
