@@ -159,3 +159,11 @@ def test_app_pages_holds_only_page_scripts_and_nothing_imports_them():
     assert not (ROOT / "app_pages" / "__init__.py").exists()
     assert not (ROOT / "pages").exists()  # Streamlit's legacy multipage folder: never beside app.py
     assert not any(graph[name] & pages for name in MODULES)
+
+
+def test_every_chart_goes_through_ui_charts():
+    """Pages draw plotly figures with ``ui.charts.chart`` only: it keeps a shared figure's dict
+    (cheap page runs) and plotly's own template (text contrast, tests/test_contrast.py)."""
+    offenders = [str(p.relative_to(ROOT)) for folder in ("ui", "app_pages") for p in (ROOT / folder).rglob("*.py")
+                 if "st.plotly_chart(" in p.read_text() and p != ROOT / "ui" / "charts.py"]
+    assert offenders == []

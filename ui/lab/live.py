@@ -14,6 +14,7 @@ from peft_edu.lab.run_config import HEAD_ONLY
 from peft_edu.device import best_device, device_label
 from peft_edu.viz.style import fmt_int
 from peft_edu.viz.training import series_of, training_curves
+from ui.charts import chart
 from ui.lab import keep
 
 REFRESH_S = 1.5  # seconds between redraws while a run is active
@@ -96,7 +97,7 @@ def render_chart(views, baseline: float | None) -> None:
     runs = [series_of(v.label, v.cfg.method, v.metrics) for v in views if v.metrics]
     fig = training_curves(runs, baseline=baseline,
                           title="Training loss and test accuracy of this session's runs")
-    st.plotly_chart(fig, key="lab_curves")
+    chart(fig, key="lab_curves")
 
 
 def render_live(base, baseline_fn) -> None:

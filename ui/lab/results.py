@@ -12,6 +12,7 @@ from peft_edu.lab.run_config import label
 from peft_edu.lab.saved import adapter_note, no_adapter_reason
 from peft_edu.store.runs import INTERRUPTED
 from peft_edu.viz.style import fmt_bytes, fmt_int
+from ui.charts import chart
 from ui.lab import keep
 
 state = st.session_state
@@ -70,7 +71,7 @@ def render_try_it(run_id: str, base, tuned, tokenizer, label_names, max_length: 
     fig = probability_bars(label_names, [p_base[n] for n in label_names], [p_tuned[n] for n in label_names],
                            title=f"Probability of each label for: {text[:60]}{'…' if len(text) > 60 else ''}",
                            base_name="head only" if base_title == HEAD_ONLY_TITLE else "base model")
-    st.plotly_chart(fig, key=f"lab_try_chart_{run_id}")
+    chart(fig, key=f"lab_try_chart_{run_id}")
 
 
 def render_confusion(run) -> None:
@@ -80,7 +81,7 @@ def render_confusion(run) -> None:
     if run.confusion is None:
         st.caption("No confusion matrix was kept for this run.")
         return
-    st.plotly_chart(confusion_figure(run.confusion, run.label_names), key=f"lab_confusion_{run.id}")
+    chart(confusion_figure(run.confusion, run.label_names), key=f"lab_confusion_{run.id}")
 
 
 def _problems(views) -> None:
