@@ -177,3 +177,41 @@ def test_the_compare_race_settings_are_in_its_url():
     at.toggle(key="compare_same_settings").set_value(False).run()
     query = {k: v[-1] if isinstance(v, list) else v for k, v in at.query_params.items()}
     assert query == {"methods": "lora,ia3", "same": "0"}
+
+
+def _method_quiz_app():
+    from ui.quiz_widgets import render_method_quiz
+
+    render_method_quiz("dora")
+
+
+def test_a_method_pages_quiz_comes_back_with_its_graded_answers(app_store):
+    """The 3 questions at the end of a method page and the answers graded there are kept: a new
+    session with the learner's code shows the same questions, the answer locked and graded again
+    (right stays right, wrong stays wrong, from the kept response)."""
+    at = AppTest.from_function(_method_quiz_app, default_timeout=120).run()
+    assert not at.exception, at.exception
+    run = at.session_state["quiz_method_runs"]["dora"]
+    quiz = run["quiz"]
+    code = at.query_params["learner"]
+    code = code[-1] if isinstance(code, list) else code
+    _answer_right(at, quiz.questions[0], f"dora_mq{quiz.seed}_0")
+    assert not at.exception, at.exception
+    assert at.session_state["quiz_method_runs"]["dora"]["graded"][0].correct
+
+    again = AppTest.from_function(_method_quiz_app, default_timeout=120)  # a refresh, another day
+    again.query_params["learner"] = code
+    again.run()
+    assert not again.exception, again.exception
+    back = again.session_state["quiz_method_runs"]["dora"]
+    assert [q.id for q in back["quiz"].questions] == [q.id for q in quiz.questions]
+    assert set(back["graded"]) == {0} and back["graded"][0].correct
+    assert "Correct" in " ".join(s.value for s in again.success)  # its feedback is drawn again
+    assert again.button(key=f"dora_mq{quiz.seed}_1_check")  # the others still open
+
+    _button(again, "New questions").click().run()  # a new draw replaces the kept one
+    third = AppTest.from_function(_method_quiz_app, default_timeout=120)
+    third.query_params["learner"] = code
+    third.run()
+    assert third.session_state["quiz_method_runs"]["dora"]["graded"] == {}
+    assert third.session_state["quiz_method_runs"]["dora"]["quiz"].seed != quiz.seed

@@ -17,7 +17,8 @@ KEY = "quiz"  # the kept document's key
 state = st.session_state
 
 
-def _widget_keys(q, prefix: str, response) -> dict:
+def widget_keys(q, prefix: str, response) -> dict:
+    """The answer widgets' session-state values that show ``response`` again."""
     if q.kind == "single":
         return {f"{prefix}_single": response}
     if q.kind == "multi":
@@ -62,7 +63,7 @@ def restore(store: Store, learner_id: str) -> None:
     state["quiz_graded"] = {i: grade(quiz.questions[i], r["response"], tries=r["tries"])
                             for i, r in responses.items()}
     for i, r in responses.items():
-        state.update(_widget_keys(quiz.questions[i], f"quiz_{quiz.seed}_{i}", r["response"]))
+        state.update(widget_keys(quiz.questions[i], f"quiz_{quiz.seed}_{i}", r["response"]))
 
 
 # --- the quiz's settings in its URL (?topics=lora,qlora&n=5): a teacher's link sets them up ---

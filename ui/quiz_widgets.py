@@ -154,9 +154,45 @@ def render_question(q: Question, prefix: str, graded: Graded | None,
 
 
 # --- the short quiz at the end of a method page ------------------------------------------
+def _kept_key(key: str) -> str:
+    return f"method_quiz:{key}"  # the learner's kept document of this method's quiz
+
+
+def _keep_method_quiz(key: str) -> None:
+    """Keep the method quiz (its seed, questions and graded answers) for the learner, so a
+    refresh or the learner's link on another day shows it again."""
+    run = st.session_state["quiz_method_runs"][key]
+    doc = {"seed": run["quiz"].seed, "ids": [q.id for q in run["quiz"].questions],
+           "responses": {str(i): r for i, r in run["responses"].items()}}
+    learner.store().keep(learner.learner_id(), _kept_key(key), doc)
+
+
+def _restore_method_quiz(key: str) -> bool:
+    """The learner's kept quiz of this method, regraded from its responses; False if none (or
+    the bank changed since, so the kept answers belong to other questions)."""
+    from ui.quiz_keep import widget_keys
+
+    kept = learner.store().kept(learner.learner_id(), _kept_key(key))
+    if not kept:
+        return False
+    try:
+        quiz = sample_quiz(default_bank(), [key], n=len(kept["ids"]), seed=kept["seed"])
+    except (ValueError, KeyError):
+        return False
+    if [q.id for q in quiz.questions] != kept["ids"]:
+        return False
+    responses = {int(i): r for i, r in kept.get("responses", {}).items()}
+    graded = {i: grade(quiz.questions[i], r["response"], tries=r["tries"]) for i, r in responses.items()}
+    st.session_state["quiz_method_runs"][key] = {"quiz": quiz, "graded": graded, "responses": responses}
+    for i, r in responses.items():
+        st.session_state.update(widget_keys(quiz.questions[i], f"{key}_mq{quiz.seed}_{i}", r["response"]))
+    return True
+
+
 def _new_method_quiz(key: str) -> None:
     quiz = sample_quiz(default_bank(), [key], n=METHOD_QUIZ_LENGTH)
-    st.session_state["quiz_method_runs"][key] = {"quiz": quiz, "graded": {}}
+    st.session_state["quiz_method_runs"][key] = {"quiz": quiz, "graded": {}, "responses": {}}
+    _keep_method_quiz(key)
 
 
 @st.fragment
@@ -167,15 +203,18 @@ def render_method_quiz(key: str) -> None:
         st.error(f"No quiz for unknown method {key!r}; choose one of: {', '.join(METHODS)}")
         return
     runs = st.session_state["quiz_method_runs"]
-    if key not in runs:
+    if key not in runs and not _restore_method_quiz(key):
         _new_method_quiz(key)
     run = runs[key]
     quiz, graded = run["quiz"], run["graded"]
     with st.container(border=True):
         st.subheader(f"Check yourself: {METHODS[key].name}", anchor="quiz")
         for i, q in enumerate(quiz.questions):
-            def store(g: Graded, i: int = i) -> None:
+            def store(g: Graded, i: int = i, q: Question = q) -> None:
                 graded[i] = g
+                response = read_response(q, f"{key}_mq{quiz.seed}_{i}")
+                run["responses"][i] = {"response": response, "tries": g.tries}
+                _keep_method_quiz(key)  # kept: a refresh shows the graded answers again
                 st.session_state["quiz_sidebar_stale"] = True  # progress changed
             with st.container(border=True):
                 render_question(q, f"{key}_mq{quiz.seed}_{i}", graded.get(i), store,
