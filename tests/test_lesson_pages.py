@@ -4,7 +4,7 @@ from streamlit.testing.v1 import AppTest
 
 import peft_edu
 
-CHARTS = {"full": 1, "lora": 5, "rslora": 1, "lora_fa": 2, "vera": 1, "delta_lora": 1, "lora_plus": 1, "dora": 1,
+CHARTS = {"full": 1, "lora": 5, "rslora": 1, "lora_fa": 2, "vera": 1, "delta_lora": 1, "lora_plus": 1, "dora": 2,
           "qlora": 4, "prompt_tuning": 3, "prefix_tuning": 3, "adapter": 1, "ia3": 2,
           "pissa": 1, "bitfit": 1, "ln_tuning": 1, "adalora": 1, "lokr": 2, "galore": 2, "relora": 2,
           "oft": 1}

@@ -185,3 +185,27 @@ def magdir_figure(results) -> go.Figure:
     fig.update_layout(barmode="group")
     return base_layout(fig, "DoRA: magnitude and direction of W's rows, vs LoRA and full fine-tuning",
                        height=440)
+
+
+def magdir_scatter_figure(results) -> go.Figure:
+    """DoRA paper, Fig. 2, on a real run: ΔD (x) against ΔM (y) of every layer at every
+    checkpoint, one colour per method, with each method's least-squares line (slope in the legend)."""
+    fig = go.Figure()
+    apart = {"full": "#444444", "lora": TRAINABLE, "dora": "#6a4c93"}  # three hues a reader can tell apart
+    for i, res in enumerate(results):
+        name, color = METHODS[res.method].name, apart.get(res.method) or method_color(res.method, i)
+        xs = np.array([p[2] for p in res.points])
+        ys = np.array([p[3] for p in res.points])
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", name=f"{name}", legendgroup=name,
+                                 marker=dict(color=color, size=7, opacity=0.75),
+                                 customdata=[[p[0], p[1]] for p in res.points],
+                                 hovertemplate="%{customdata[0]}, step %{customdata[1]}: ΔD %{x:.2e}, ΔM %{y:.2e}"
+                                               "<extra>" + name + "</extra>"))
+        intercept = float(np.mean(ys) - res.slope * np.mean(xs))
+        line_x = np.array([xs.min(), xs.max()])
+        fig.add_trace(go.Scatter(x=line_x, y=intercept + res.slope * line_x, mode="lines",
+                                 name=f"{name}: slope {res.slope:.2f}", legendgroup=name,
+                                 line=dict(color=color, width=2, dash="dash"), hoverinfo="skip"))
+    fig.update_xaxes(title="ΔD: mean 1 − cos(W_row, W0_row)", exponentformat="power")
+    fig.update_yaxes(title="ΔM: mean |‖W_row‖ − ‖W0_row‖|", exponentformat="power")
+    return base_layout(fig, "ΔM against ΔD, every layer and checkpoint", height=460)

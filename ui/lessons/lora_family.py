@@ -28,6 +28,7 @@ _vera_run = st.cache_resource(max_entries=1, show_spinner=False)(fam.vera_sharin
 _delta = st.cache_resource(max_entries=16, show_spinner=False)(fam.delta_run)
 _ratio = st.cache_resource(max_entries=16, show_spinner=False)(fam.ratio_curve)
 _magdir = st.cache_resource(max_entries=4, show_spinner=False)(fam.magnitude_direction)
+_magdir_scatter = st.cache_resource(max_entries=4, show_spinner=False)(fam.magdir_scatter)
 
 
 # ---------------------------------------------------------------- figures of several cached results
@@ -47,6 +48,10 @@ def _ratio_figure(*ratios):
 
 def _magdir_figure(*results):
     return figs.magdir_figure(list(results))
+
+
+def _magdir_scatter_figure(*results):
+    return figs.magdir_scatter_figure(list(results))
 
 
 # ---------------------------------------------------------------- LoRA
@@ -168,3 +173,19 @@ def dora() -> None:
         + ", ".join(f"{METHODS[k].name} {last[k].d_mag[-1]:.3f}" for k in last)
         + "; mean direction change 1 − cos: "
         + ", ".join(f"{METHODS[k].name} {last[k].d_dir[-1]:.3f}" for k in last) + ".")
+    st.subheader("The paper's picture: ΔM against ΔD, layer by layer")
+    with st.spinner("Training full fine-tuning, LoRA and DoRA on every layer of the tiny BERT…"):
+        runs = [_magdir_scatter(m) for m in ("full", "lora", "dora")]
+    chart(figure(_magdir_scatter_figure, *runs), "lesson_dora_scatter")
+    slope = {run.method: run.slope for run in runs}
+    st.markdown(
+        f"The DoRA paper (§2, Fig. 2) takes the weights of a fine-tuned model at several checkpoints and puts a "
+        f"point per layer and checkpoint at (ΔD, ΔM). On LLaMA and VL-BART it finds a **negative** slope for full "
+        f"fine-tuning and DoRA — a layer changes either its rows' lengths or their directions a lot, not both — "
+        f"and a **positive** one for LoRA, whose low-rank update moves both together. Here the same analysis on "
+        f"real runs: the {fam.MAGDIR_STEPS}-step adaptation of the 2-block BERT of width 16, every encoder linear "
+        f"layer adapted (rank 4), checkpoints every {fam.MAGDIR_EVERY} steps. Slopes: full fine-tuning "
+        f"**{slope['full']:.2f}**, LoRA **{slope['lora']:.2f}**, DoRA **{slope['dora']:.2f}**. On this tiny model "
+        "no slope turns negative, but the paper's contrast shows: DoRA's points lie as flat as full "
+        "fine-tuning's, while LoRA's climb several times more steeply — with the length learned apart (m), "
+        "DoRA's layers change direction without dragging the magnitude along.")
