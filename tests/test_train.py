@@ -153,7 +153,7 @@ def test_knob_overrides_reach_the_applied_method():
 
 def test_lab_defaults_are_budgets_a_learner_can_wait_for():
     assert defaults("vera").config.r == 256  # VeRA needs a large shared rank (REFERENCE: peft default 256)
-    assert defaults("vera").steps == 150 > defaults("lora").steps  # few numbers learn slowly
+    assert defaults("vera").lr > defaults("lora").lr  # few numbers need large steps
     assert defaults("vera", steps=7).steps == 7
     for method in METHOD_CHOICES:
         cfg = defaults(method)

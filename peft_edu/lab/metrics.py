@@ -18,11 +18,17 @@ class StepMetrics:
     steps: int  # steps planned for the run
     loss: float  # training cross-entropy of this step's batch (nats)
     batch_acc: float  # accuracy on this step's training batch, before the update (0..1)
-    test_acc: float | None  # test accuracy after this step, on evaluation steps only (0..1)
+    test_acc: float | None  # test accuracy after this step, on evaluation steps only (0..1): on the
+    # first RunConfig.eval_examples texts of the test split, and on all of it at the last step
     step_time: float  # seconds for forward + backward + optimizer step
     peak_memory_bytes: int  # peak so far (GPU: allocated; CPU: resident memory of the process)
     eta_s: float  # estimated seconds until the run ends
     elapsed_s: float  # seconds since the run started (copying the model included)
+
+
+def seconds_to_accuracy(metrics: list[StepMetrics], target: float = 0.9) -> float | None:
+    """``elapsed_s`` of the first evaluation with ``test_acc >= target`` (its own time included), else None."""
+    return next((m.elapsed_s for m in metrics if m.test_acc is not None and m.test_acc >= target), None)
 
 
 # ---------------------------------------------------------------- evaluation

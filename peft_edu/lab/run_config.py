@@ -28,12 +28,13 @@ class RunConfig:
     config: object = None  # the method's own frozen Config (None for head_only)
     lr: float = 2e-3  # AdamW learning rate of the method's parameters (LoRA+: of A; B gets ratio × lr)
     head_lr: float = 2e-3  # learning rate of the classifier head (the same for every method)
-    steps: int = 100  # optimizer steps (LoRA on the shipped data: ~98 % test accuracy by step 50)
+    steps: int = 100  # optimizer steps (each method's LAB sets its own; LoRA: 90 % by step ~35)
     batch_size: int = 16  # sentences per step
     seed: int = 0  # batch order, dropout and the method's random init
     max_length: int = 48  # tokens per sentence (longer ones are cut)
-    eval_every: int = 25  # steps between test-accuracy evaluations
-    eval_examples: int = 0  # texts of the test split used by those evaluations (0 = all)
+    eval_every: int = 5  # steps between test-accuracy evaluations (and always the last step)
+    eval_examples: int = 64  # texts of the test split scored by those evaluations, a fixed subset (0 = all);
+    # the last step scores the whole split. 64 MiniLM forwards cost ~1.5 steps (benchmarks/bench_lab.py)
     targets: str | None = None  # targets of methods that wrap linear layers ("query,value", "all-linear"); None = default
 
     def knobs(self) -> dict[str, object]:

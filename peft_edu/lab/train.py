@@ -9,6 +9,12 @@ arXiv 2402.12354), its own optimizer (GaLore, arXiv 2403.03507), an ``after_step
 (Delta-LoRA's W, arXiv 2309.02411), restarts and a learning-rate schedule (ReLoRA, 2307.05695). ``"head_only"`` is the baseline that trains only the
 classifier head on the frozen encoder (a linear probe).
 
+Evaluation is cheap so that it can be frequent: every ``cfg.eval_every`` steps the run scores
+the first ``cfg.eval_examples`` texts of the test split (a fixed subset; 0 = all of it), and
+its last step scores the whole test split, which is ``TrainResult.test_accuracy``. A run's
+"time to 90 %" (``TrainResult.seconds_to_accuracy(0.9)``) is the wall time from the start of
+``train()`` until the first of those evaluations that reported at least 90 %.
+
 A loss that becomes NaN or infinite stops the run (status ``"diverged"``) with a message
 that suggests a lower learning rate; CUDA out-of-memory stops it (status ``"oom"``).
 """
@@ -30,7 +36,7 @@ from peft_edu.inject import apply, trainable_parameters, total_parameters
 from peft_edu.lab.run_config import HEAD_ONLY, RunConfig, apply_options
 from peft_edu.methods import protocol
 from peft_edu.lab.metrics import (StepMetrics, accuracy, confusion_matrix, memory_meter, predict,
-                                    predict_proba)
+                                    predict_proba, seconds_to_accuracy)
 
 __all__ = ["RunConfig", "StepMetrics", "TrainResult", "HEAD_ONLY", "prepare_model", "train",
            "accuracy", "confusion_matrix", "predict", "predict_proba", "training_threads"]
@@ -53,6 +59,11 @@ class TrainResult:
     peak_memory_bytes: int = 0  # GPU: max allocated; CPU: peak resident memory of the process
     device: str = "cpu"  # "cpu" or "cuda"
     train_state_bytes: int = 0  # weights + gradients + optimizer states of this run's copy (counted tensors)
+
+    def seconds_to_accuracy(self, target: float = 0.9) -> float | None:
+        """Wall seconds from the start of the run to its first evaluation scoring >= ``target``
+        (a subset evaluation during training, the whole test split at the last step); None if none did."""
+        return seconds_to_accuracy(self.metrics, target)
 
 
 # ---------------------------------------------------------------- model
@@ -170,7 +181,7 @@ def train(cfg: RunConfig, base: nn.Module, tokenizer, train_set: Dataset, test_s
             on_start(result.trainable, result.total, device.type)
         optimizer = _loop(cfg, model, train_enc, test_enc, result, meter, on_metrics, should_stop, device, t0)
         result.train_state_bytes = train_state_bytes(model, optimizer)
-        if result.status in ("done", "stopped"):
+        if result.status in ("done", "stopped") and result.test_accuracy is None:  # stopped early
             result.test_accuracy = accuracy(model, test_enc, device)
     except torch.OutOfMemoryError:
         _oom(result, cfg, device)
@@ -197,8 +208,9 @@ def _loop(cfg: RunConfig, model: nn.Module, train_enc: Encoded, test_enc: Encode
     base_lrs = [g["lr"] for g in optimizer.param_groups]
     batches = batch_indices(len(train_enc), cfg.batch_size, cfg.seed)
     torch.manual_seed(cfg.seed)  # dropout inside a method
-    clock = _Clock(cfg)
+    clock = _Clock(cfg, len(test_enc))
     for step in range(1, cfg.steps + 1):
+        started = time.perf_counter()
         if should_stop is not None and should_stop():
             result.status, result.message = "stopped", f"Stopped after {step - 1:,} of {cfg.steps:,} steps."
             break
@@ -211,18 +223,30 @@ def _loop(cfg: RunConfig, model: nn.Module, train_enc: Encoded, test_enc: Encode
             break
         if restart is not None:
             restart(model, optimizer, step, cfg.config)
-        clock.steps.append(seconds)
-        test_acc = None
-        if step % cfg.eval_every == 0 or step == cfg.steps:
-            t_eval = time.perf_counter()
-            test_acc = accuracy(model, test_enc, device, limit=cfg.eval_examples)
-            clock.eval_s = time.perf_counter() - t_eval
+        test_acc = _evaluate(cfg, step, model, test_enc, device, clock)
+        if step == cfg.steps:
+            result.test_accuracy = test_acc  # the whole test split
         m = StepMetrics(step, cfg.steps, loss, batch_acc, test_acc, seconds, meter.sample(),
-                        clock.eta(step), time.perf_counter() - t0)
+                        clock.eta(step, started), time.perf_counter() - t0)
         result.metrics.append(m)
         if on_metrics is not None:
             on_metrics(m)
+        clock.lap(time.perf_counter() - started)
     return optimizer
+
+
+def _evaluate(cfg: RunConfig, step: int, model: nn.Module, test_enc: Encoded, device: torch.device,
+              clock: "_Clock") -> float | None:
+    """Test accuracy on evaluation steps (None on the others): the fixed subset of
+    ``cfg.eval_examples`` texts every ``cfg.eval_every`` steps, the whole split at the last step."""
+    last = step == cfg.steps
+    if not last and step % cfg.eval_every:
+        return None
+    n = len(test_enc) if last or cfg.eval_examples <= 0 else min(cfg.eval_examples, len(test_enc))
+    t0 = time.perf_counter()
+    acc = accuracy(model, test_enc, device, limit=n)
+    clock.evaluated(time.perf_counter() - t0, n)
+    return acc
 
 
 def _train_step(model: nn.Module, optimizer: torch.optim.Optimizer, after_step, batch: dict,
@@ -247,20 +271,41 @@ def _train_step(model: nn.Module, optimizer: torch.optim.Optimizer, after_step, 
 
 
 class _Clock:
-    """Step and evaluation times of a run, for the ETA."""
+    """The run's own step and evaluation times, for the ETA.
 
-    def __init__(self, cfg: RunConfig) -> None:
-        self.cfg = cfg
-        self.steps: list[float] = []  # seconds per optimizer step
-        self.eval_s = 0.0  # seconds of the latest evaluation
+    ETA = mean of the last 20 steps' wall times (the whole loop iteration: batch, forward,
+    backward, optimizer, the method's updates, callbacks; evaluation excluded) × steps left +
+    the evaluations left at the measured seconds per test text (the subset ones and the final
+    whole split). Until the first evaluation, a test text is priced at a third of a training
+    text (the forward pass alone, of roughly three passes' work). On a loaded machine a few
+    steps wait long for a core; the median ignored them and fell ~40 % short of the truth."""
 
-    def eta(self, step: int) -> float:
-        """Seconds left: median of the recent step times × steps left, plus the evaluations left."""
-        recent = sorted(self.steps[-20:])
-        per_step = recent[len(recent) // 2]
+    def __init__(self, cfg: RunConfig, n_test: int) -> None:
+        self.cfg, self.n_test = cfg, n_test
+        self.steps: list[float] = []  # wall seconds per loop iteration, evaluation excluded
+        self.per_text: float | None = None  # seconds per test text of the latest evaluation
+        self.eval_s = 0.0  # seconds of evaluation in the current iteration
+
+    def evaluated(self, seconds: float, n_texts: int) -> None:
+        self.per_text, self.eval_s = seconds / max(1, n_texts), seconds
+
+    def lap(self, seconds: float) -> None:
+        """The iteration that took ``seconds`` (its evaluation included) has ended."""
+        self.steps.append(seconds - self.eval_s)
+        self.eval_s = 0.0
+
+    def eta(self, step: int, started: float) -> float:
+        """Seconds left after ``step``, whose iteration began at ``started`` (perf_counter)."""
         left = self.cfg.steps - step
-        evals_left = left // self.cfg.eval_every + (1 if left else 0)  # the final full evaluation too
-        return per_step * left + self.eval_s * evals_left
+        if not left:
+            return 0.0
+        recent = self.steps[-20:] or [time.perf_counter() - started - self.eval_s]
+        per_step = sum(recent) / len(recent)  # the mean, not the median: what is left is a sum of steps
+        per_text = self.per_text if self.per_text is not None else per_step / self.cfg.batch_size / 3
+        subset = self.n_test if self.cfg.eval_examples <= 0 else min(self.cfg.eval_examples, self.n_test)
+        every = self.cfg.eval_every
+        subset_evals = (self.cfg.steps - 1) // every - step // every  # eval steps in (step, last step)
+        return per_step * left + per_text * (subset * subset_evals + self.n_test)
 
 
 def _diverged_message(cfg: RunConfig, step: int, loss: float) -> str:

@@ -43,8 +43,10 @@ class Config:
             raise ValueError(f"start_step must be an integer >= 0, got {self.start_step!r}")
 
 
-# The lab's runs are 100 steps, not the paper's thousands: W starts moving after K = 20.
-LAB = LabDefaults(lr=2e-3, steps=100, config=Config(r=8, alpha=16.0, lam=2.0, start_step=20))
+# The lab's runs are 70 steps, not the paper's thousands: W starts moving after K = 20.
+# scripts/measure_lab_defaults.py (whole test split every 10 steps, seed 0): 97.9 % at
+# step 40, 96-100 % after.
+LAB = LabDefaults(lr=2e-3, steps=70, config=Config(r=8, alpha=16.0, lam=2.0, start_step=20))
 
 
 def layer_params(d_out: int, d_in: int, cfg: Config) -> int:

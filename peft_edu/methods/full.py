@@ -23,8 +23,10 @@ class Config:
     """Full fine-tuning has no knobs of its own."""
 
 
-# Small steps for every weight: 1e-4 reached 100 % on the lab's data in 100 steps.
-LAB = LabDefaults(lr=1e-4, steps=100)
+# Small steps for every weight. scripts/measure_lab_defaults.py (whole test split every 10 steps, seed 0): lr 1e-4 passed
+# 90 % at step 30, 98.3 % at 40, 100 % at 80; a step costs ~2.2 LoRA steps, so 45 steps keep the
+# default run under 15 s.
+LAB = LabDefaults(lr=1e-4, steps=45)
 
 
 def layer_params(d_out: int, d_in: int, cfg: Config) -> int:

@@ -37,7 +37,9 @@ class Config:
 USES_TARGETS = False  # the paper fixes where the vectors go: keys, values, FFN input
 PEFT_NAMES = {"l": "ia3_l"}  # peft's shape: (d_out, 1) for k, v; (1, d_in) for the FFN
 
-LAB = LabDefaults(lr=1e-2, steps=100)
+# scripts/measure_lab_defaults.py (whole test split every 10 steps, seed 0): 94.2 % at step 70,
+# 97.5 % at 80, 100 % at 100.
+LAB = LabDefaults(lr=1e-2, steps=80)
 
 
 def layer_params(d_out: int, d_in: int, cfg: Config) -> int:

@@ -54,9 +54,11 @@ def layer_params(d_out: int, d_in: int, cfg: Config) -> int:
     return cfg.r * (d_in + d_out)  # A: r·d_in, B: d_out·r
 
 
-# The lab: alpha = 2r gives the update twice peft's default weight; with lr 2e-3 LoRA passed
-# 90 % test accuracy by step 50 and reached 99 % at step 100 (benchmarks/bench_lab.py).
-LAB = LabDefaults(lr=2e-3, steps=100, config=Config(r=8, alpha=16.0))
+# The lab: alpha = 2r gives the update twice peft's default weight. Measured with
+# scripts/measure_lab_defaults.py (batch 16, seeds 0-2): at lr 3e-3 the whole test split passed
+# 90 % at step 35 (median; 2e-3: step 40, 8e-3: stuck at 50 %) and 98 % by step 45; 80 steps
+# give the slowest seed time to get there too.
+LAB = LabDefaults(lr=3e-3, steps=80, config=Config(r=8, alpha=16.0))
 
 
 class LoRALinear(nn.Module):

@@ -33,7 +33,9 @@ class Config(lora.Config):
 
 
 # B learns at ratio × lr = 8e-3: the base rate is a quarter of LoRA's so that B's is not too large.
-LAB = LabDefaults(lr=5e-4, steps=100, config=Config(r=8, alpha=16.0, ratio=16.0))
+# scripts/measure_lab_defaults.py (whole test split every 10 steps, seed 0): 95.8 % at step 40,
+# 97-99 % after.
+LAB = LabDefaults(lr=5e-4, steps=70, config=Config(r=8, alpha=16.0, ratio=16.0))
 
 
 def layer_params(d_out: int, d_in: int, cfg: Config) -> int:

@@ -52,8 +52,10 @@ def layer_params(d_out: int, d_in: int, cfg: Config) -> int:
     )
 
 
-# 90 % on the lab's data after 150 steps at lr 1e-2.
-LAB = LabDefaults(lr=1e-2, steps=150)
+# scripts/measure_lab_defaults.py (whole test split every 10 steps, seed 0): lr 1e-2 84 % at
+# step 70, 90.4 % after 150; 2e-2 83 % at 70, 87.5 % at 80, 88.3 % at 90. 80 steps at 2e-2 keep
+# the default run under 15 s (150 steps took ~23 s), at ~3 points of final accuracy.
+LAB = LabDefaults(lr=2e-2, steps=80)
 
 
 def model_params(arch, cfg: Config) -> int:

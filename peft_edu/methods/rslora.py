@@ -59,7 +59,9 @@ def peft_config(cfg: Config, arch, model: nn.Module) -> dict:
 
 # The lab: alpha = 16 as LoRA's lab run; at r = 8 that is a scaling of 16 / sqrt(8) = 5.7
 # (LoRA: 2), so the learning rate is lower than LoRA's.
-LAB = LabDefaults(lr=1e-3, steps=100, config=Config(r=8, alpha=16.0))
+# scripts/measure_lab_defaults.py (whole test split every 10 steps, seed 0):
+# 90 % at step 50, 97.5 % from 50 to 100.
+LAB = LabDefaults(lr=1e-3, steps=80, config=Config(r=8, alpha=16.0))
 # The page and the Compare race: r = 4, alpha = 4 (the page sets alpha = r at each slider stop).
 # Compare race: Adam lr 0.03, the best final loss of 0.003/0.01/0.03/0.1 (scripts/measure_race_lrs.py)
 LESSON = LessonDefaults("layer", Config(r=4, alpha=4.0), race_lr=0.03)

@@ -66,9 +66,11 @@ def render_running(view, base) -> None:
     cols[3].metric("Device", "GPU" if device == "cuda" else "CPU", help=device_label(device))
     if last:
         evals = [m for m in view.metrics if m.test_acc is not None]
+        subset = (f"its first {view.cfg.eval_examples:,} texts" if view.cfg.eval_examples else "all of it")
         scored = (f"last test accuracy {100 * evals[-1].test_acc:.1f}% at step {evals[-1].step:,}" if evals
-                  else f"the test split is scored every {view.cfg.eval_every:,} steps")
-        st.caption(f"Training loss now {last.loss:.3f}; {scored}.")
+                  else "no test accuracy yet")
+        st.caption(f"Training loss now {last.loss:.3f}; {scored}. The test split is scored on {subset} every "
+                   f"{view.cfg.eval_every:,} steps, and in full once at the end (the result below).")
 
 
 def render_status(view, base) -> None:
