@@ -199,3 +199,22 @@ def test_train_state_bytes_counts_weights_grads_and_adam_moments(lora_result):
     expected = 4 * n_weights + buffer_bytes + 4 * 3 * n_trainable + 4 * len(trainable)
     assert lora_result.train_state_bytes == expected
     assert lora_result.trainable == n_trainable
+
+
+def test_the_runs_own_memory_is_split_as_the_calculator_splits_it(lora_result):
+    """weights (every parameter and buffer), gradients (4 bytes per trainable number), AdamW's
+    state (8 per trainable number + a float32 step per tensor), and saved activations: at least the
+    embeddings' output autograd must keep for the first layer's LoRA gradient (batch × tokens × d,
+    float32), for the longest batch of the run; on a CPU the process growth is measured beside it."""
+    m = lora_result.memory
+    model = lora_result.model
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    n_trainable = sum(p.numel() for p in trainable)
+    assert m["weights"] == 4 * sum(p.numel() for p in model.parameters()) + sum(
+        b.numel() * b.element_size() for b in model.buffers())
+    assert m["gradients"] == 4 * n_trainable
+    assert m["optimizer"] == 8 * n_trainable + 4 * len(trainable)
+    d = model.config.hidden_size
+    assert m["activations"] >= 8 * 2 * d * 4  # batch 8, at least 2 tokens, width d, float32
+    assert m["rss_growth"] >= 0
+    assert m["weights"] + m["gradients"] + m["optimizer"] == lora_result.train_state_bytes

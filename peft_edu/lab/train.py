@@ -20,6 +20,7 @@ that suggests a lower learning rate; CUDA out-of-memory stops it (status ``"oom"
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import os
@@ -35,6 +36,7 @@ from peft_edu.device import best_device, cpu_cores
 from peft_edu.inject import apply, trainable_parameters, total_parameters
 from peft_edu.lab.run_config import HEAD_ONLY, RunConfig, apply_options
 from peft_edu.methods import protocol
+from peft_edu.lab.run_memory import RunMemory, SavedTensorMeter, rss_bytes, state_split
 from peft_edu.lab.metrics import (StepMetrics, accuracy, confusion_matrix, memory_meter, predict,
                                     predict_proba, seconds_to_accuracy)
 
@@ -59,6 +61,7 @@ class TrainResult:
     peak_memory_bytes: int = 0  # GPU: max allocated; CPU: peak resident memory of the process
     device: str = "cpu"  # "cpu" or "cuda"
     train_state_bytes: int = 0  # weights + gradients + optimizer states of this run's copy (counted tensors)
+    memory: dict = field(default_factory=dict)  # the run's own memory split (peft_edu.lab.run_memory.RunMemory.as_dict)
 
     def seconds_to_accuracy(self, target: float = 0.9) -> float | None:
         """Wall seconds from the start of the run to its first evaluation scoring >= ``target``
@@ -170,6 +173,8 @@ def train(cfg: RunConfig, base: nn.Module, tokenizer, train_set: Dataset, test_s
     device = torch.device(device) if device is not None else best_device()
     t0 = time.perf_counter()
     meter = memory_meter(device)
+    saved = SavedTensorMeter()  # what autograd keeps for backward, the run's peak
+    rss0 = rss_bytes() if device.type == "cpu" else 0
     result = TrainResult("done", "", None, device=device.type)
     try:
         train_enc = encode_cached(tokenizer, train_set, cfg.max_length)
@@ -179,8 +184,10 @@ def train(cfg: RunConfig, base: nn.Module, tokenizer, train_set: Dataset, test_s
         result.trainable, result.total = trainable_parameters(model), total_parameters(model)
         if on_start is not None:
             on_start(result.trainable, result.total, device.type)
-        optimizer = _loop(cfg, model, train_enc, test_enc, result, meter, on_metrics, should_stop, device, t0)
+        optimizer = _loop(cfg, model, train_enc, test_enc, result, meter, on_metrics, should_stop, device, t0, saved)
         result.train_state_bytes = train_state_bytes(model, optimizer)
+        growth = max(0, meter.peak() - rss0) if device.type == "cpu" else 0
+        result.memory = RunMemory(*state_split(model, optimizer), saved.peak, growth).as_dict()
         if result.status in ("done", "stopped") and result.test_accuracy is None:  # stopped early
             result.test_accuracy = accuracy(model, test_enc, device)
     except torch.OutOfMemoryError:
@@ -198,7 +205,8 @@ def train(cfg: RunConfig, base: nn.Module, tokenizer, train_set: Dataset, test_s
 
 
 def _loop(cfg: RunConfig, model: nn.Module, train_enc: Encoded, test_enc: Encoded, result: TrainResult,
-          meter, on_metrics, should_stop, device: torch.device, t0: float) -> torch.optim.Optimizer:
+          meter, on_metrics, should_stop, device: torch.device, t0: float,
+          saved: SavedTensorMeter | None = None) -> torch.optim.Optimizer:
     """The optimizer steps; fills ``result.metrics`` and sets its status on NaN or stop."""
     optimizer = make_optimizer(model, cfg)
     after_step = after_step_hook(cfg)
@@ -217,7 +225,8 @@ def _loop(cfg: RunConfig, model: nn.Module, train_enc: Encoded, test_enc: Encode
         batch = {k: v.to(device) for k, v in train_enc.batch(next(batches)).items()}
         if spec is not None and spec.has_lr_schedule:
             scheduled_lr(optimizer, base_lrs, spec, step - 1, cfg.steps, cfg.config)
-        loss, batch_acc, seconds = _train_step(model, optimizer, after_step, batch, extra)
+        with saved.measure(model) if saved is not None else contextlib.nullcontext():
+            loss, batch_acc, seconds = _train_step(model, optimizer, after_step, batch, extra)
         if not math.isfinite(loss):
             result.status, result.message = "diverged", _diverged_message(cfg, step, loss)
             break

@@ -60,8 +60,11 @@ def render_running(view, base) -> None:
                       if counts else "Counted once the run's copy of the model is built."))
     cols[1].metric("Step time", _fmt_step(last.step_time) if last else "—",
                    help="Forward, backward and optimizer step of the last batch.")
-    cols[2].metric("Peak memory", f"{last.peak_memory_bytes / 1e6:,.0f} MB" if last else "—",
-                   help="On a GPU: memory allocated by PyTorch. On a CPU: resident memory of the whole app process.")
+    cols[2].metric("Server memory", f"{last.peak_memory_bytes / 1e6:,.0f} MB" if last else "—",
+                   help="On a GPU: memory allocated by PyTorch. On a CPU: resident memory of the whole app process "
+                        "(every session and cached model too). The run's own memory — weights, gradients, "
+                        "optimizer state and saved activations, counted tensor by tensor — is in the results "
+                        "table when it ends.")
     device = view.device or best_device().type  # the run's own device once it has started
     cols[3].metric("Device", "GPU" if device == "cuda" else "CPU", help=device_label(device))
     if last:

@@ -18,6 +18,12 @@ from ui.lab import keep
 state = st.session_state
 
 
+def _own(result) -> int:
+    """The run's own tensors at their peak: weights, gradients, optimizer state, saved activations."""
+    m = result.memory or {}
+    return sum(m.get(k, 0) for k in ("weights", "gradients", "optimizer", "activations"))
+
+
 def result_row(name: str, method: str, result, data_name: str) -> dict:
     """One row of the results table for a run's ``TrainResult``."""
     acc = result.test_accuracy
@@ -30,7 +36,9 @@ def result_row(name: str, method: str, result, data_name: str) -> dict:
         "% of model": f"{100 * result.trainable / result.total:.3f}%" if result.total else "—",
         "test accuracy": f"{100 * acc:.1f}%" if acc is not None else "—",
         "time (s)": f"{result.seconds:,.1f}",
-        "peak memory": fmt_bytes(result.peak_memory_bytes),
+        "run's memory": fmt_bytes(_own(result)) if _own(result) else "—",
+        "of which activations": fmt_bytes(result.memory["activations"]) if result.memory else "—",
+        "server memory (peak)": fmt_bytes(result.peak_memory_bytes),
         "device": result.device,
     }
 
