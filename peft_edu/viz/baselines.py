@@ -6,7 +6,7 @@ from plotly.subplots import make_subplots
 
 from peft_edu.registry import METHODS
 from peft_edu.viz.matrices import TRAINABLE_DIVERGING
-from peft_edu.viz.style import FROZEN, TRAINABLE, base_layout
+from peft_edu.viz.style import FROZEN, TRAINABLE, base_layout, fit_subplot_titles
 
 
 def _name(key: str) -> str:
@@ -32,7 +32,7 @@ def share_accuracy_figure(runs, highlight: str) -> go.Figure:
 def pissa_start_figure(start) -> go.Figure:
     """LoRA's and PiSSA's s·B·A at step 0 (heat maps, same colour range) and both losses."""
     fig = make_subplots(rows=1, cols=3, column_widths=[0.27, 0.27, 0.46], horizontal_spacing=0.08,
-                        subplot_titles=("LoRA: s·B·A at step 0", "PiSSA: s·B·A at step 0", "loss"))
+                        subplot_titles=("LoRA: s·B·A<br>at step 0", "PiSSA: s·B·A<br>at step 0", "loss"))
     top = float(abs(start.pissa_dW0).max()) or 1.0
     for col, matrix in ((1, start.lora_dW0), (2, start.pissa_dW0)):
         fig.add_trace(go.Heatmap(z=matrix[::-1], zmin=-top, zmax=top, colorscale=TRAINABLE_DIVERGING,
@@ -47,4 +47,5 @@ def pissa_start_figure(start) -> go.Figure:
     fig.update_xaxes(title="step", row=1, col=3)
     fig.update_yaxes(title="MSE (log scale)", type="log", exponentformat="power", row=1, col=3)
     fig.update_layout(legend=dict(orientation="h", y=-0.2))
-    return base_layout(fig, f"Same rank r = {start.r}, same learning rate: where each starts", height=420)
+    return base_layout(fig, f"Same rank r = {start.r}, same learning rate: where each starts", height=420,
+                       top=fit_subplot_titles(fig, 12))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 from peft_edu.sizing.memory import GB
-from peft_edu.viz.style import FROZEN, TRAINABLE, fmt_bytes, fmt_int
+from peft_edu.viz.style import FROZEN, LINE_PX, TITLE_CHARS, TITLE_TOP_PX, TRAINABLE, fmt_bytes, fmt_int, n_lines, title_margin, wrap
 
 TERM_COLORS = {  # frozen weights cool, everything that exists because something trains warm
     "Weights": FROZEN,
@@ -31,8 +31,10 @@ def _figure(data: list[dict], layout: dict) -> go.Figure:
 
 def _layout(title: str, height: int, x_title: str | None, y_title: str | None, **extra) -> dict:
     """The app's common layout (as ``peft_edu.viz.style.base_layout``), as one dict."""
-    layout = dict(title=dict(text=title), height=height, margin=dict(l=60, r=20, t=60, b=50),
-                  font=dict(size=13), **extra)
+    title = wrap(title, TITLE_CHARS)  # a phone is 400 px wide; plotly never wraps a title
+    height = height + LINE_PX * (n_lines(title) - 1)
+    layout = dict(title=dict(text=title, y=1 - TITLE_TOP_PX / height, yref="container", yanchor="top"), height=height,
+                  margin=dict(l=60, r=20, t=title_margin(title), b=50), font=dict(size=13), **extra)
     for axis, text in (("xaxis", x_title), ("yaxis", y_title)):
         if text:
             layout.setdefault(axis, {})["title"] = dict(text=text)
@@ -95,9 +97,10 @@ def one_layer_chart(d_out: int, d_in: int, r: int) -> go.Figure:
     """W0 (d_out×d_in, frozen) beside B (d_out×r) and A (r×d_in), drawn to scale."""
     gap = max(d_in, d_out) * 0.15
     boxes = [  # (x0, y0, width, height, colour, label)
-        (0, 0, d_in, d_out, FROZEN, f"W0 {fmt_int(d_out)}×{fmt_int(d_in)}<br>frozen: {fmt_int(d_out * d_in)}"),
-        (d_in + gap, 0, r, d_out, TRAINABLE, f"B {fmt_int(d_out)}×{r}<br>trainable: {fmt_int(d_out * r)}"),
-        (d_in + 2 * gap + r, d_out - r, d_in, r, TRAINABLE, f"A {r}×{fmt_int(d_in)}<br>trainable: {fmt_int(r * d_in)}"),
+        (0, 0, d_in, d_out, FROZEN, f"W0 {fmt_int(d_out)}×{fmt_int(d_in)}<br>frozen:<br>{fmt_int(d_out * d_in)}"),
+        (d_in + gap, 0, r, d_out, TRAINABLE, f"B<br>{fmt_int(d_out)}×{r}<br>trainable:<br>{fmt_int(d_out * r)}"),
+        (d_in + 2 * gap + r, d_out - r, d_in, r, TRAINABLE,
+         f"A<br>{r}×{fmt_int(d_in)}<br>trainable:<br>{fmt_int(r * d_in)}"),  # short lines: no overlap on a phone
     ]
     shapes = [dict(type="rect", x0=x0, y0=y0, x1=x0 + w, y1=y0 + h, fillcolor=c, line=dict(color=c, width=2),
                    opacity=0.85) for x0, y0, w, h, c, _ in boxes]
@@ -108,6 +111,6 @@ def one_layer_chart(d_out: int, d_in: int, r: int) -> go.Figure:
              f"{fmt_int(r * (d_in + d_out))} of {fmt_int(d_out * d_in)} (drawn to scale)")
     layout = _layout(title, 360, None, None, shapes=shapes, annotations=labels,
                      xaxis=dict(visible=False, range=[-gap * 0.2, width + gap * 0.2]),
-                     yaxis=dict(visible=False, range=[-gap * 1.6, d_out + gap * 0.2], scaleanchor="x",
+                     yaxis=dict(visible=False, range=[-gap * 3.0, d_out + gap * 0.2], scaleanchor="x",
                                 scaleratio=1))
     return _figure([], layout)

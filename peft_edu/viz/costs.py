@@ -9,7 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from peft_edu.registry import METHODS
-from peft_edu.viz.style import FROZEN, TRAINABLE, base_layout, fmt_bytes
+from peft_edu.viz.style import FROZEN, TRAINABLE, base_layout, fit_subplot_titles, fmt_bytes, wrap
 
 NF4_COLOR = "#b5489b"  # the quantized family's colour (style.FAMILY_COLORS)
 TERM_COLORS = {"Weights": FROZEN, "Gradients": TRAINABLE, "Optimizer states": "#b5481b", "Activations": "#c9a227"}
@@ -32,9 +32,10 @@ def nf4_levels_figure(normalised: np.ndarray, levels: np.ndarray, source: str) -
     fig.update_xaxes(title="weight divided by the absmax of its block of 64 (unitless, −1 … 1)")
     fig.update_yaxes(title="number of weights")
     fig.update_layout(legend=dict(orientation="h", y=-0.22))
-    fig.add_annotation(text=source, xref="paper", yref="paper", x=0, y=1.02, showarrow=False,
-                       xanchor="left", font=dict(size=11, color="#666"))
-    return base_layout(fig, "NF4's levels are dense where the weights are dense", height=440)
+    fig.add_annotation(text=wrap(source, 50), xref="paper", yref="paper", x=0, y=1.0, showarrow=False,
+                       xanchor="left", yanchor="bottom", align="left", font=dict(size=11, color="#666"))
+    return base_layout(fig, "NF4's levels are dense where the weights are dense", height=440,
+                       top=14 * (wrap(source, 50).count("<br>") + 1))
 
 
 def nf4_codes_figure(base) -> go.Figure:
@@ -44,7 +45,7 @@ def nf4_codes_figure(base) -> go.Figure:
 
     rows, cols = base.codes.shape
     fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.08,
-                        subplot_titles=("W₀ (float32)", "its 4-bit codes", "W₀ as the layer uses it"))
+                        subplot_titles=("W₀<br>(float32)", "its 4-bit<br>codes", "W₀ as the<br>layer uses it"))
     top = float(np.abs(base.original).max()) or 1.0
     for col, z, scale, hover in ((1, base.original, "RdBu_r", "w = %{z:.4f}"),
                                  (2, base.codes, "Viridis", "code %{z}"),
@@ -57,7 +58,7 @@ def nf4_codes_figure(base) -> go.Figure:
     fig.update_yaxes(autorange="reversed", showticklabels=False)
     fig.update_xaxes(showticklabels=False)
     return base_layout(fig, f"The page's frozen W₀ ({rows}×{cols}) in NF4: blocks of 64, 16 levels each",
-                       height=360)
+                       height=360, top=fit_subplot_titles(fig, 14))
 
 
 def quant_error_figure(errors) -> go.Figure:

@@ -11,7 +11,7 @@ from plotly.subplots import make_subplots
 
 from peft_edu.registry import METHODS
 from peft_edu.viz.matrices import FROZEN_DIVERGING, MOVING_COLOR, TRAINABLE_DIVERGING
-from peft_edu.viz.style import FROZEN, TRAINABLE, base_layout, fmt_bytes, fmt_int
+from peft_edu.viz.style import FROZEN, TRAINABLE, base_layout, fit_subplot_titles, fmt_bytes, fmt_int
 
 FULL_COLOR = "#444444"  # full fine-tuning, the baseline, in every comparison
 ZERO_FLOOR = 1e-9  # singular values below this are drawn here (log axis) and marked as zero
@@ -35,7 +35,7 @@ def spectrum_figure(target: np.ndarray, full: np.ndarray, lora: np.ndarray, r: i
                                  customdata=s.tolist(),
                                  hovertemplate="σ_%{x} = %{customdata:.3g}<extra>" + name + "</extra>"))
     fig.add_vline(x=r + 0.5, line=dict(color=TRAINABLE, dash="dash"),
-                  annotation_text=f"r = {r}: LoRA's ΔW = B·A has at most {r} non-zero", annotation_position="top right")
+                  annotation_text=f"r = {r}: LoRA's ΔW = B·A<br>has at most {r} non-zero", annotation_position="top right")
     fig.update_xaxes(title="index i of the singular value (largest first)", dtick=1)
     fig.update_yaxes(title="singular value σ_i (log scale; ≈0 drawn at 1e-9)", type="log", exponentformat="power")
     return base_layout(fig, "Singular values of the learned update ΔW", height=420)
@@ -57,7 +57,7 @@ def frozen_a_figure(steps: list[int], moved: dict[str, list[float]], loss_fa: li
     fig.update_xaxes(title="optimizer step", tickformat=",d")
     fig.update_yaxes(title="‖X_t − X_0‖ (Frobenius norm)", row=1, col=1)
     fig.update_yaxes(title="mean squared error (log scale)", type="log", exponentformat="power", row=1, col=2)
-    return base_layout(fig, "LoRA-FA: A never moves, only B learns", height=420)
+    return base_layout(fig, "LoRA-FA: A never moves, only B learns", height=420, top=fit_subplot_titles(fig, 16))
 
 
 def activation_figure(model: str, bytes_by_method: dict[str, float], batch: int, seq: int) -> go.Figure:
@@ -79,9 +79,9 @@ def _vector_block(vectors: dict[str, np.ndarray]) -> np.ndarray:
 
 def vera_figure(A: np.ndarray, B: np.ndarray, d: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> go.Figure:
     """The one shared random pair (frozen) and every layer's trained d and b (one column per layer)."""
-    mats = [("B  (shared, frozen)", B, FROZEN_DIVERGING), ("A  (shared, frozen)", A, FROZEN_DIVERGING),
-            ("d per layer (trained)", _vector_block(d), TRAINABLE_DIVERGING),
-            ("b per layer (trained)", _vector_block(b), TRAINABLE_DIVERGING)]
+    mats = [("B<br>shared,<br>frozen", B, FROZEN_DIVERGING), ("A<br>shared,<br>frozen", A, FROZEN_DIVERGING),
+            ("d<br>trained", _vector_block(d), TRAINABLE_DIVERGING),  # a column per layer: short titles
+            ("b<br>trained", _vector_block(b), TRAINABLE_DIVERGING)]  # fit its narrow column on a phone
     widths = [m.shape[1] + 2 for _, m, _ in mats]
     fig = make_subplots(rows=1, cols=len(mats), column_widths=widths, horizontal_spacing=0.05,
                         subplot_titles=[f"{t}<br>{m.shape[0]}×{m.shape[1]}" for t, m, _ in mats])
@@ -89,15 +89,15 @@ def vera_figure(A: np.ndarray, B: np.ndarray, d: dict[str, np.ndarray], b: dict[
         zmax = float(np.abs(m).max()) or 1.0
         fig.add_trace(go.Heatmap(z=np.round(m, 4).tolist(), zmin=-zmax, zmax=zmax, colorscale=scale,
                                  showscale=False, xgap=1, ygap=1,
-                                 hovertemplate=f"{title.split()[0]}[%{{y}}, %{{x}}] = %{{z:.4f}}<extra></extra>"),
+                                 hovertemplate=f"{title.split('<br>')[0]}[%{{y}}, %{{x}}] = %{{z:.4f}}<extra></extra>"),
                       row=1, col=col)
         xa = "x" if col == 1 else f"x{col}"
         fig.update_xaxes(row=1, col=col, showticklabels=col > 2, showgrid=False, constrain="domain",
                          title="layer" if col > 2 else ("r" if col == 1 else "d_in"), dtick=1)
         fig.update_yaxes(row=1, col=col, showticklabels=False, showgrid=False, autorange="reversed",
                          scaleanchor=xa, constrain="domain", title="d_out" if col in (1, 4) else "r")
-    base_layout(fig, "VeRA: one frozen random pair for all layers; each layer trains only d and b", height=440)
-    fig.update_layout(margin=dict(t=110))  # room for the two-line subplot titles under the title
+    base_layout(fig, "VeRA: one frozen random pair for all layers; each layer trains only d and b", height=440,
+                top=fit_subplot_titles(fig, 9, size=12))
     return fig
 
 
@@ -117,7 +117,8 @@ def delta_figure(runs) -> go.Figure:
     fig.update_xaxes(title="optimizer step", tickformat=",d")
     fig.update_yaxes(title="‖W_t − W_0‖ (Frobenius norm)", row=1, col=1)
     fig.update_yaxes(title="mean squared error (log scale)", type="log", exponentformat="power", row=1, col=2)
-    return base_layout(fig, "Delta-LoRA: W starts moving at step K, by λ times the change of B·A", height=420)
+    return base_layout(fig, "Delta-LoRA: W starts moving at step K, by λ times the change of B·A", height=420,
+                       top=fit_subplot_titles(fig, 16))
 
 
 def ratio_figure(curves: dict[float, list[float]], lr: float) -> go.Figure:
@@ -153,7 +154,8 @@ def scaling_figure(runs) -> go.Figure:
     fig.update_yaxes(title="‖ΔW‖_F", row=1, col=1)
     fig.update_yaxes(title="MSE (log scale)", type="log", exponentformat="power", row=1, col=2)
     fig.update_layout(legend=dict(orientation="h", y=-0.25))  # below: the plots keep the width on a phone
-    return base_layout(fig, "Same α and learning rate, rising rank: α/r vs α/√r", height=440)
+    return base_layout(fig, "Same α and learning rate, rising rank: α/r vs α/√r", height=440,
+                       top=fit_subplot_titles(fig, 16))
 
 
 WARM = ("#f0a35e", "#9c3a12", "#d9682b")  # adapters train: warm shades, one per method drawn
@@ -184,7 +186,7 @@ def magdir_figure(results) -> go.Figure:
     fig.update_yaxes(title="‖W_row‖ − ‖W0_row‖", row=1, col=2)
     fig.update_layout(barmode="group")
     return base_layout(fig, "DoRA: magnitude and direction of W's rows, vs LoRA and full fine-tuning",
-                       height=440)
+                       height=440, top=fit_subplot_titles(fig, 16))
 
 
 def magdir_scatter_figure(results) -> go.Figure:

@@ -11,7 +11,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from peft_edu.viz.grid import matrix_row
-from peft_edu.viz.style import FROZEN, TRAINABLE, base_layout, fmt_int
+from peft_edu.viz.style import FROZEN, TRAINABLE, base_layout, fmt_int, n_lines, title_margin, wrap
 
 # Signed values: negative on the left end, 0 white in the middle, positive on the right end.
 FROZEN_DIVERGING = [[0.0, "#7a7a7a"], [0.5, "#f7f7f7"], [1.0, "#2b5c8a"]]  # grey ↔ blue
@@ -127,13 +127,19 @@ def tensor_animation(run, title: str, width: float = 1150.0) -> go.Figure:
         notes.append(dict(text=titles[i - 1], x=row.centers[i - 1], y=1.0, xref="paper", yref="paper",
                           xanchor="center", yanchor="bottom", yshift=6, showarrow=False, font=dict(size=12)))
     _add_loss(fig, run, len(views) + 1, LOSS_PX / plot_px, axes, notes)
-    notes.append(_legend(views, -110 / plot_px))
+    legend = _legend(views, -110 / plot_px)
+    notes.append(legend)
     _add_frames(fig, run, views, zmax)
     menus, sliders = _controls(run.steps, plot_px)
     fig.update_layout(updatemenus=menus, sliders=sliders, showlegend=False, annotations=notes, **axes)
-    base_layout(fig, title, height=int(plot_px + TOP_PX + BOTTOM_PX))
-    fig.update_layout(margin=dict(l=40, r=20, t=TOP_PX, b=BOTTOM_PX))
+    below = 16 * (n_lines(legend["text"]) - 1)  # the legend's extra lines (wrapped for a phone)
+    base_layout(fig, title, height=int(plot_px + TOP_PX + BOTTOM_PX + below))
+    top = TOP_PX + title_margin(fig.layout.title.text) - title_margin("")  # a wrapped title's extra lines
+    fig.update_layout(margin=dict(l=40, r=20, t=top, b=BOTTOM_PX + below))
     return fig
+
+
+LEGEND_CHARS = 56  # one line of the colour key at 12 px on a 400 px phone
 
 
 def _legend(views, y: float) -> dict:
@@ -142,7 +148,8 @@ def _legend(views, y: float) -> dict:
     scale = {"frozen": "grey ↔ blue", "trainable": "purple ↔ orange", "delta": "purple ↔ orange",
              "moving": "grey ↔ blue, outlined"}
     parts = [f"<span style='color:{ROLE_COLOR[r]}'>■</span> {ROLE_WORD[r]}: {scale[r]}" for r in roles]
-    text = "Colours: " + " · ".join(parts) + " · white = 0 · each tensor keeps one colour range for the whole run"
+    text = wrap("Colours: " + " · ".join(parts) + " · white = 0 · each tensor keeps one colour range for the whole run",
+                LEGEND_CHARS)
     return dict(text=text, x=0.0, y=y, xref="paper", yref="paper", xanchor="left", yanchor="top",
                 showarrow=False, font=dict(size=12, color="#1f1f1f"), align="left")
 

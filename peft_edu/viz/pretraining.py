@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from peft_edu.viz.lessons import FULL_COLOR, RANK_COLORS
-from peft_edu.viz.style import base_layout, fmt_bytes, fmt_int
+from peft_edu.viz.style import base_layout, fit_subplot_titles, fmt_bytes, fmt_int
 
 # By position in ``pretraining.RUNS``: full, LoRA r = 4 / 16 / 64, ReLoRA, GaLore.
 PALETTE = (FULL_COLOR, RANK_COLORS[0], RANK_COLORS[2], RANK_COLORS[4], "#6a4c93", "#2a9d8f")
@@ -31,8 +31,7 @@ def _style(i: int) -> tuple[str, str]:
 def loss_figure(exp: Experiment) -> go.Figure:
     """Training and held-out loss of every run against the optimizer step (the same batches)."""
     fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.06,
-                        subplot_titles=("Training loss (mean of the batches since the last point)",
-                                        "Held-out loss (text the model never trained on)"))
+                        subplot_titles=("Training loss", "Held-out loss"))  # what each means: the caption
     for i, run in enumerate(exp.runs):
         color, dash = _style(i)
         for col, values in ((1, run.train), (2, run.held)):
@@ -45,7 +44,7 @@ def loss_figure(exp: Experiment) -> go.Figure:
     fig.update_yaxes(title="cross-entropy (nats per character, log scale)", type="log", row=1, col=1)
     fig.update_yaxes(type="log", row=1, col=2)
     return base_layout(fig, f"Pre-training from random weights, {fmt_int(exp.budget.tokens)} characters per run",
-                       height=440)
+                       height=440, top=fit_subplot_titles(fig, 16))
 
 
 def spectrum_figure(exp: Experiment, layer: str) -> go.Figure:
@@ -81,7 +80,7 @@ def rank_figure(exp: Experiment) -> go.Figure:
                                hovertemplate="%{y}, layer %{x}: rank %{z}<extra></extra>"))
     fig.update_xaxes(title="layer (block · weight)", type="category")
     fig.update_yaxes(autorange="reversed", type="category")
-    return base_layout(fig, "Rank of W − W₀ per layer (top: directions moved at all; below: 90 % of the change)",
+    return base_layout(fig, "Rank of W − W₀ per layer<br><sup>top: directions moved at all · below: 90 % of the change</sup>",
                        height=380)
 
 
@@ -94,7 +93,7 @@ def _bars(fig: go.Figure, runs: list[RunResult], values: list[float], labels: li
 def memory_figure(exp: Experiment) -> go.Figure:
     """Per run: trainable parameters, gradient bytes and optimizer-state bytes (measured on the tensors)."""
     fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.08,
-                        subplot_titles=("Trainable parameters", "Gradients (bytes)", "Optimizer state (bytes)"))
+                        subplot_titles=("Trainable<br>parameters", "Gradients<br>(bytes)", "Optimizer<br>state (bytes)"))
     runs = exp.runs
     _bars(fig, runs, [r.trainable for r in runs], [fmt_int(r.trainable) for r in runs], 1)
     _bars(fig, runs, [r.grad_bytes for r in runs], [fmt_bytes(r.grad_bytes) for r in runs], 2)
@@ -103,4 +102,5 @@ def memory_figure(exp: Experiment) -> go.Figure:
     fig.update_yaxes(title="parameters", row=1, col=1)
     fig.update_yaxes(title="bytes", row=1, col=2)
     fig.update_yaxes(title="bytes", row=1, col=3)
-    return base_layout(fig, "Memory of each run, measured on its tensors after the last step", height=460)
+    return base_layout(fig, "Memory of each run, measured on its tensors after the last step", height=460,
+                       top=fit_subplot_titles(fig, 14))

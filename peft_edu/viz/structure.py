@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from peft_edu.registry import METHODS
-from peft_edu.viz.style import FROZEN, TRAINABLE, base_layout, fmt_int
+from peft_edu.viz.style import FROZEN, TRAINABLE, base_layout, fit_subplot_titles, fmt_int
 
 FROM_VIRTUAL = "#f6c48f"  # positions computed by frozen layers from the virtual tokens
 
@@ -60,7 +60,8 @@ def token_flow_figure(flows) -> go.Figure:
                                  marker=dict(symbol="square", size=14, color=color)))
     fig.update_yaxes(title="where in the model", row=1, col=1)
     fig.update_layout(legend=dict(orientation="h", y=-0.25))
-    return base_layout(fig, "Where the virtual tokens enter (lengths measured from the attention maps)", height=380)
+    return base_layout(fig, "Where the virtual tokens enter (lengths measured from the attention maps)", height=380,
+                       top=fit_subplot_titles(fig, 18))
 
 
 def soft_prompt_sizes_figure(rows, n_tokens: int) -> go.Figure:
@@ -131,6 +132,5 @@ def ia3_figure(names: list[str], values: list[np.ndarray]) -> go.Figure:
         fig.update_xaxes(row=1, col=col, title="feature (sorted)", showticklabels=False)
     fig.add_hline(y=1, line=dict(color=FROZEN, dash="dash"))
     fig.update_yaxes(title="scale l (1 = unchanged, the init)", row=1, col=1)
-    base_layout(fig, "(IA)³ after training: every feature's scale (orange amplifies, purple inhibits)", height=400)
-    fig.update_layout(margin=dict(t=90))
-    return fig
+    return base_layout(fig, "(IA)³ after training: every feature's scale (orange amplifies, purple inhibits)",
+                       height=400, top=fit_subplot_titles(fig, 7, size=12))  # one narrow column per vector

@@ -98,7 +98,7 @@ def confusion_figure(matrix: Sequence[Sequence[int]], label_names: Sequence[str]
         texttemplate="%{text}", hovertemplate="true %{y}<br>predicted %{x}<br>%{z:,} sentences<extra></extra>",
         colorbar=dict(title="sentences"),
     ))
-    accuracy = f" — {correct:,} of {total:,} correct ({100 * correct / total:.1f}%)" if total else ""
+    accuracy = f"<br>{correct:,} of {total:,} correct ({100 * correct / total:.1f}%)" if total else ""
     base_layout(fig, title + accuracy, height=380)
     fig.update_xaxes(title_text="predicted label", side="bottom", type="category")
     fig.update_yaxes(title_text="true label", autorange="reversed", type="category", scaleanchor="x")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from peft_edu.viz.style import FROZEN, TRAINABLE, TRAINABLE_SCALE, base_layout
+from peft_edu.viz.style import FROZEN, TRAINABLE, TRAINABLE_SCALE, base_layout, fit_subplot_titles
 
 
 def rank_figure(run) -> go.Figure:
@@ -24,4 +24,4 @@ def rank_figure(run) -> go.Figure:
     fig.update_xaxes(title="optimizer step", row=2, col=1)
     fig.update_layout(legend=dict(orientation="h", y=1.12, x=0.5, xanchor="center"))
     return base_layout(fig, f"AdaLoRA moves the rank: every layer starts at r₀ = {run.r0}, the budget falls "
-                            f"to {len(run.layers)} × {run.r}", height=560)
+                            f"to {len(run.layers)} × {run.r}", height=560, top=fit_subplot_titles(fig, 44))

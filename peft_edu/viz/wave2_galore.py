@@ -4,7 +4,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from peft_edu.viz.style import FROZEN, TRAINABLE, base_layout
+from peft_edu.viz.style import FROZEN, TRAINABLE, base_layout, fit_subplot_titles
 
 
 def projector_figure(run) -> go.Figure:
@@ -24,7 +24,7 @@ def projector_figure(run) -> go.Figure:
     fig.update_xaxes(title="optimizer step (dotted: a new P)", row=2, col=1)
     fig.update_layout(showlegend=False)
     return base_layout(fig, f"GaLore's projector on {run.layer} {run.shape[0]}×{run.shape[1]}: r = {run.r}, "
-                            f"recomputed every T = {run.T} steps", height=520)
+                            f"recomputed every T = {run.T} steps", height=520, top=fit_subplot_titles(fig, 44))
 
 
 def memory_figure(run) -> go.Figure:
@@ -39,4 +39,4 @@ def memory_figure(run) -> go.Figure:
                          marker_color=[FROZEN, TRAINABLE]), row=1, col=2)
     fig.update_yaxes(title="optimizer state values (fp32)", row=1, col=1)
     fig.update_layout(showlegend=False)
-    return base_layout(fig, "The optimizer memory GaLore saves", height=380)
+    return base_layout(fig, "The optimizer memory GaLore saves", height=380, top=fit_subplot_titles(fig, 16))

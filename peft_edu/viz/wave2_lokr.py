@@ -5,7 +5,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from peft_edu.viz.matrices import TRAINABLE_DIVERGING
-from peft_edu.viz.style import FROZEN, TRAINABLE, base_layout
+from peft_edu.viz.style import FROZEN, TRAINABLE, base_layout, fit_subplot_titles
 
 RANK_COLORS = ("#f4a261", TRAINABLE, "#9c3d12")  # light to dark orange, one per rank of the factor sweep
 FULL = "#7f7f7f"
@@ -43,7 +43,8 @@ def count_figure(curves) -> go.Figure:
     fig.update_xaxes(title="factor f (C is f × f, D is 4096/f × 4096/f)", type="log", tickvals=f, row=1, col=2)
     fig.update_yaxes(title="trainable numbers (log scale)", type="log", exponentformat="power", row=1, col=2)
     fig.update_layout(legend=dict(orientation="h", y=-0.25))
-    return base_layout(fig, "Same ΔW shape, far fewer numbers: LoKr against LoRA", height=480)
+    return base_layout(fig, "Same ΔW shape, far fewer numbers: LoKr against LoRA", height=480,
+                       top=fit_subplot_titles(fig, 16))
 
 
 def rank_figure(run) -> go.Figure:
@@ -77,4 +78,5 @@ def rank_figure(run) -> go.Figure:
     fig.update_yaxes(title="singular value (log scale)", type="log", exponentformat="power", row=1, col=4)
     fig.update_layout(legend=dict(orientation="h", y=-0.2))
     return base_layout(fig, f"Trained on the toy layer at r = {run.r}: rank C · rank D = "
-                            f"{run.rank_C} · {run.rank_D} = {run.rank_dW}", height=420)
+                            f"{run.rank_C} · {run.rank_D} = {run.rank_dW}", height=420,
+                       top=fit_subplot_titles(fig, 8, size=12))  # narrow columns: C and D are small

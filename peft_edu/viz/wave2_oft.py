@@ -5,7 +5,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from peft_edu.registry import METHODS
-from peft_edu.viz.style import FROZEN, TRAINABLE, base_layout
+from peft_edu.viz.style import FROZEN, TRAINABLE, base_layout, fit_subplot_titles
 
 FLOOR = 1e-9  # log axes cannot show an exact 0
 
@@ -45,4 +45,4 @@ def orthogonality_figure(run) -> go.Figure:
     fig.update_yaxes(title="cosine at the end", row=1, col=3)
     fig.update_layout(legend=dict(orientation="h", y=-0.25))
     return base_layout(fig, f"OFT (blocks of {run.block_size}) vs LoRA (r = {run.r}) on the same toy layer, "
-                            f"same learning rate", height=460)
+                            f"same learning rate", height=460, top=fit_subplot_titles(fig, 14, size=12))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from peft_edu.viz.style import FROZEN, TRAINABLE, base_layout
+from peft_edu.viz.style import FROZEN, TRAINABLE, base_layout, fit_subplot_titles
 
 
 def spectrum_figure(run) -> go.Figure:
@@ -42,4 +42,4 @@ def loss_figure(run) -> go.Figure:
         fig.add_vline(x=step, line=dict(color="#999", dash="dot", width=1))
     fig.update_xaxes(title="optimizer step (dotted: a restart)", row=2, col=1)
     fig.update_layout(legend=dict(orientation="h", y=1.1, x=0.5, xanchor="center"))
-    return base_layout(fig, "Losses at the same rank, and the restarts", height=460)
+    return base_layout(fig, "Losses at the same rank, and the restarts", height=460, top=fit_subplot_titles(fig, 44))

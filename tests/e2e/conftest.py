@@ -42,3 +42,13 @@ def page(browser):
     p.set_default_timeout(60_000)
     yield p
     context.close()
+
+
+@pytest.fixture(scope="module")
+def narrow_page(browser):
+    """One 400 × 900 px tab (a phone's width) for a whole module: its tests visit pages in sequence."""
+    context = browser.new_context(viewport={"width": 400, "height": 900})
+    p = context.new_page()
+    p.set_default_timeout(60_000)
+    yield p
+    context.close()

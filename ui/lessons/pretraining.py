@@ -38,6 +38,8 @@ def experiment(prefix: str) -> None:
         exp = _experiment()
     _setup(exp)
     chart(figure(figs.loss_figure, exp), f"{prefix}_pretrain_loss")
+    st.caption("Training loss: the mean of the batches since the last point. Held-out loss: on text the "
+               "model never trained on.")
     findings = report.conclusions(exp)
     st.markdown(findings[0])
     layers = list(exp.runs[0].spectra)
