@@ -1,297 +1,332 @@
-"""Classroom load test: one `streamlit run app.py`, many real browser sessions at once.
+"""Classroom load test: one `streamlit run app.py`, a class of protocol-level tabs, two real browsers.
 
-Run it directly for the report (loopback only, bounded in time):
+    python -m tests.load.classroom --sessions 100 --think 10 --trainers 5     # the full target
+    python -m tests.load.classroom --sessions 20 --think 1.5 --steps 30       # about what CI runs
 
-    python -m tests.load.classroom --sessions 20 --trainers 5
+Each learner is a websocket tab that speaks Streamlit's own protobuf messages
+(``tests/load/protocol.py``), so the machine measures the server, not browsers. A learner
+arrives at a random moment within one think time, opens six pages in its tab (home, the LoRA
+page, the calculator, compare, the quiz, the lab), moves a slider on the LoRA page and in the
+calculator and starts a quiz, thinking ``--think`` seconds (0.5-1.5x) between actions; every
+tab is a new learner (the app gives it a ``?learner=`` code). Two real Chromium sessions
+(Playwright) open pages in the middle of each phase and check what a learner sees: the title,
+no exception box.
 
-Each learner session (a Playwright context on Debian's Chromium) opens the home page, a
-method page (moves its slider), the calculator (moves a slider) and the quiz (answers a
-question). `--trainers` of them start a live fine-tune in the lab at the same moment.
-It reports page response times (median, p95) without and with training running, how the
-queued runs proceed, errors seen, and the server's memory before, during and after.
+Two phases, each with fresh learners: "no training", then "5 lab runs queued": first
+``--trainers`` tabs open the lab (``?method=lora&steps=N``), press Start together and keep
+their tab open, sending the live panel's timer reruns as a browser does; when the learners
+are done they press Stop (runs belong to the learner and outlive the tab, so a learner stops
+theirs before leaving) and close. Reported per phase: page-run latency (rerun sent ->
+script_finished) median/p95 per page and action, page runs per second, errors, the server's
+RSS (server + children) before/peak/after. The whole run has a hard timeout.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import os
-import re
-import statistics
+import random
 import sys
+import tempfile
 import time
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 import psutil
 
-from tests.server import CHROMIUM, CHROMIUM_ARGS, running_app
+from tests.load.measure import (TTL_S, process_cpu_s, server_cpu, server_rss_mb, settled_rss, stats,
+                                wait_server_idle)
+from tests.load.protocol import PageRun, Tab
+from tests.server import CHROMIUM, CHROMIUM_ARGS, browser_problem, running_app
 
+PAGES = ("", "lora", "calculator", "compare", "quiz", "lab")  # URL paths; "" is home
+SLIDER_PAGES = ("lora", "calculator")  # a learner moves the first slider of these
+PAGE_LOG = os.path.join(tempfile.mkdtemp(prefix="peft-lab-load-log-"), "page-runs.jsonl")  # ui/perf.py writes it
 IDLE_JS = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-LEARNER_PAGES = ("", "lora", "calculator", "quiz")  # "" is the home page
+
+
+def name_of(page: str) -> str:
+    return page or "home"
+
+
+@dataclass
+class Phase:
+    name: str
+    runs: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))  # action -> latencies
+    errors: list[str] = field(default_factory=list)
+    memory_mb: dict[str, float] = field(default_factory=dict)
+    seen: list[str] = field(default_factory=list)  # what the Chromium sessions and the trainers saw
+    wall_s: float = 0.0
+    server_cpu: dict = field(default_factory=dict)  # the app's own CPU seconds per page run (ui/perf.py)
+
+    def record(self, action: str, run: PageRun, who: str) -> PageRun:
+        self.runs[action].append(run.latency_s)
+        self.errors.extend(f"{who} {action}: {e}" for e in run.errors)
+        if not run.fragment and not run.title:
+            self.errors.append(f"{who} {action}: no page title (h1) drawn")
+        return run
+
+    def summary(self) -> dict:
+        page_runs = [t for action, ts in self.runs.items() if action != "lab (live)" for t in ts]
+        return {
+            "wall_s": round(self.wall_s, 1),
+            "page_runs": stats(page_runs),
+            "page_runs_per_s": round(len(page_runs) / self.wall_s, 2) if self.wall_s else 0.0,
+            "fragment_runs_per_s": round(len(self.runs.get("lab (live)", [])) / self.wall_s, 2) if self.wall_s else 0.0,
+            "per_page": {action: stats(ts) for action, ts in sorted(self.runs.items())},
+            "errors": len(self.errors),
+            "error_messages": self.errors[:20],
+            "server_rss_mb": self.memory_mb,
+            "server_cpu_per_page_run": self.server_cpu,
+            "seen": self.seen,
+        }
 
 
 @dataclass
 class Report:
-    times_idle: list[float] = field(default_factory=list)  # page response times, no training
-    times_busy: list[float] = field(default_factory=list)  # page response times, training running
-    errors: list[str] = field(default_factory=list)
-    memory_mb: dict[str, float] = field(default_factory=dict)
-    runs: list[str] = field(default_factory=list)  # what the trainers' lab pages said
+    phases: list[Phase] = field(default_factory=list)
+    warm_up: Phase = field(default_factory=lambda: Phase("warm-up"))
+    memory_mb: dict[str, float] = field(default_factory=dict)  # start (after the warm-up), after
+    errors: list[str] = field(default_factory=list)  # of the whole run (a timeout, a broken warm-up)
+    settings: dict = field(default_factory=dict)
     wall_s: float = 0.0
-    warm_up_s: float = 0.0  # warm-up run until the server was idle
-    drain_s: float = 0.0  # after the tabs closed, until the server was idle again
-    cpu_s: dict[str, float] = field(default_factory=dict)  # CPU seconds under load: server vs browsers
+
+    def all_errors(self) -> list[str]:
+        return self.errors + self.warm_up.errors + [e for p in self.phases for e in p.errors]
 
     def summary(self) -> dict:
-        def stats(xs: list[float]) -> dict:
-            if not xs:
-                return {"n": 0}
-            xs = sorted(xs)
-            p95 = xs[min(len(xs) - 1, int(round(0.95 * (len(xs) - 1))))]
-            return {"n": len(xs), "median_s": round(statistics.median(xs), 2), "p95_s": round(p95, 2)}
-
-        return {
-            "page_response_no_training": stats(self.times_idle),
-            "page_response_during_training": stats(self.times_busy),
-            "errors": self.errors,
-            "server_memory_mb": self.memory_mb,
-            "runs": self.runs,
-            "wall_s": round(self.wall_s, 1),
-            "warm_up_s": self.warm_up_s,
-            "drain_s": self.drain_s,
-            "cpu_seconds_under_load": self.cpu_s,
-        }
+        return {"settings": self.settings, "wall_s": round(self.wall_s, 1), "server_rss_mb": self.memory_mb,
+                "errors": self.errors, "warm_up_errors": self.warm_up.errors,
+                "phases": {p.name: p.summary() for p in self.phases}}
 
 
-def cpu_seconds(procs) -> float:
-    total = 0.0
-    for p in procs:
-        try:
-            total += sum(p.cpu_times()[:2])
-        except psutil.Error:
-            pass
-    return total
+# --- the tabs --------------------------------------------------------------------------------
+async def pause(think: float, rng: random.Random) -> None:
+    await asyncio.sleep(think * rng.uniform(0.5, 1.5))
 
 
-def browser_procs() -> list[psutil.Process]:
-    return [p for p in psutil.process_iter(["name"]) if "chrom" in (p.info["name"] or "")]
-
-
-def server_rss_mb(proc: psutil.Process) -> float:
-    procs = [proc, *proc.children(recursive=True)]
-    return sum(p.memory_info().rss for p in procs if p.is_running()) / 1e6
-
-
-async def wait_server_idle(proc: psutil.Process, timeout: float = 600, quiet_s: int = 4) -> float:
-    """Wait until the server has used < 10% of a core for `quiet_s` seconds in a row (no run
-    in progress); returns the seconds waited. Memory is read only on an idle server."""
-    t0 = time.monotonic()
-    quiet = 0
-    while quiet < quiet_s and time.monotonic() - t0 < timeout:
-        procs = [proc, *proc.children(recursive=True)]
-        before = cpu_seconds(procs)
-        await asyncio.sleep(1)
-        quiet = quiet + 1 if cpu_seconds(procs) - before < 0.1 else 0
-    return time.monotonic() - t0
-
-
-async def warm_up_lab(browser, base: str, report: Report) -> None:
-    """One short real run fills the process-wide caches a class shares (the pretrained
-    model, tokenizer, encoded data, the head-only baseline run): memory they take once is
-    not a leak, so the load's memory start is read after them."""
-    context = await browser.new_context(viewport={"width": 1280, "height": 900})
-    page = await context.new_page()
-    page.set_default_timeout(300_000)
+async def learner(base: str, phase: Phase, idx: int, think: float, rng: random.Random) -> None:
+    """One tab, one new learner: six pages, two sliders, a quiz started, thinking in between."""
+    who = f"learner {idx}"
+    await asyncio.sleep(rng.uniform(0, think))  # a class arrives over a think time, not at once
     try:
-        await open_page(page, f"{base}/lab", report, asyncio.Event(), "lab (warm-up)")
-        steps = page.get_by_label("Steps")
-        if await steps.count():
-            await steps.first.fill("10")
-            await steps.first.press("Enter")
-            await page.wait_for_function(IDLE_JS, timeout=60_000)
-        await page.get_by_role("button", name="Start", exact=False).first.click()
-        await page.wait_for_timeout(5_000)
-        await check_errors(page, report, "lab (warm-up)")
-    except Exception as exc:
-        report.errors.append(f"warm-up: {type(exc).__name__}: {str(exc)[:300]}")
+        async with Tab(base) as tab:
+            for page in PAGES:
+                phase.record(name_of(page), await tab.open(page), who)
+                await pause(think, rng)
+                if page in SLIDER_PAGES:
+                    sliders = tab.widgets("slider")
+                    if not sliders:
+                        phase.errors.append(f"{who}: no slider on /{page}")
+                        continue
+                    phase.record(f"{name_of(page)} (slider)", await tab.nudge(sliders[0]), who)
+                    await pause(think, rng)
+                elif page == "quiz":
+                    start = tab.widgets("button", "Start quiz")
+                    if not start:
+                        phase.errors.append(f"{who}: no Start quiz button")
+                        continue
+                    phase.record("quiz (start)", await tab.click(start[0]), who)
+                    await pause(think, rng)
+    except Exception as err:  # a refused connection, a closed socket, a timeout: an error of the run
+        phase.errors.append(f"{who}: {type(err).__name__}: {err}")
+
+
+def button(tab: Tab, label: str):
+    found = [w for w in tab.widgets("button", label) if w.proto.label == label]
+    return found[0] if found else None
+
+
+async def trainer(base: str, phase: Phase, idx: int, steps: int, go: asyncio.Event, stop: asyncio.Event,
+                  ready: list) -> None:
+    """Open the lab set up by a link, press Start when all are there, keep the live panel's timer
+    running (as a browser does) until ``stop``, then press Stop and close."""
+    who = f"trainer {idx}"
+    try:
+        async with Tab(base, query=f"method=lora&steps={steps}") as tab:
+            phase.record("lab", await tab.open("lab"), who)
+            ready.append(idx)
+            await go.wait()
+            start = button(tab, "Start")
+            if start is None:
+                phase.errors.append(f"{who}: no Start button in the lab")
+                return
+            phase.record("lab (Start)", await tab.click(start), who)
+            if not tab.auto_reruns:
+                phase.errors.append(f"{who}: no live panel after Start (the run was not queued)")
+            ready.append(idx)
+            while not stop.is_set():
+                if not tab.auto_reruns:  # the run has ended: nothing redraws until the learner acts
+                    await stop.wait()
+                    break
+                fragment_id, interval = next(iter(tab.auto_reruns.items()))
+                try:
+                    await asyncio.wait_for(stop.wait(), interval)
+                except asyncio.TimeoutError:
+                    phase.record("lab (live)", await tab.auto_rerun(fragment_id), who)
+            stop_button = button(tab, "Stop")
+            if stop_button is None:
+                phase.seen.append(f"{who}: its run had ended before Stop")
+                return
+            phase.record("lab (Stop)", await tab.click(stop_button), who)
+            phase.seen.append(f"{who}: run active until the end, stopped")
+    except Exception as err:  # a refused connection, a closed socket, a timeout: an error of the run
+        phase.errors.append(f"{who}: {type(err).__name__}: {err}")
     finally:
-        await context.close()  # its run stops with the session; the shared baseline goes on
+        ready.extend([idx, idx])  # never waited for again
 
 
-async def open_page(page, url: str, report: Report, busy: asyncio.Event, name: str) -> None:
-    """Navigate and time until the script has finished and no exception is shown."""
-    t0 = time.monotonic()
-    await page.goto(url, wait_until="domcontentloaded")
-    await page.wait_for_selector('[data-testid="stMainBlockContainer"] h1', timeout=300_000)
-    await page.wait_for_function(IDLE_JS, timeout=300_000)
-    elapsed = time.monotonic() - t0
-    (report.times_busy if busy.is_set() else report.times_idle).append(elapsed)
-    await check_errors(page, report, name)
-
-
-async def check_errors(page, report: Report, where: str) -> None:
-    errors = page.locator('[data-testid="stException"]')
-    if await errors.count():
-        report.errors.append(f"{where}: {(await errors.first.inner_text())[:300]}")
-
-
-async def nudge_slider(page, report: Report, where: str) -> None:
-    """Move the first slider on the page one step with the keyboard, wait for the rerun."""
-    thumbs = page.locator('[data-testid="stSlider"] [role="slider"]')
-    if await thumbs.count() == 0:
-        return
-    await thumbs.first.focus()
-    await page.keyboard.press("ArrowRight")
-    await page.wait_for_timeout(300)
-    await page.wait_for_function(IDLE_JS, timeout=120_000)
-    await check_errors(page, report, where + " (slider)")
-
-
-async def answer_quiz(page, report: Report) -> None:
-    await page.get_by_role("button", name="Start quiz").click()
-    check = page.get_by_role("button", name="Check answer")
-    await check.wait_for(timeout=60_000)
-    main = page.locator('[data-testid="stMain"]')  # the sidebar has checkboxes of its own (kept work)
-    radios = main.locator('[data-testid="stRadio"] label')
-    boxes = main.locator('[data-testid="stCheckbox"] label')
-    if await radios.count():
-        await radios.first.click()
-    elif await boxes.count():
-        await boxes.first.click()
-    else:
-        field_ = main.locator('[data-testid="stTextInput"] input')
-        if await field_.count():
-            await field_.first.fill("1000")
-            await field_.first.press("Enter")
-    await page.wait_for_function(IDLE_JS, timeout=60_000)
-    await check.click()
-    await page.wait_for_function(IDLE_JS, timeout=60_000)
-    await check_errors(page, report, "quiz (answer)")
-
-
-async def learner(browser, base: str, report: Report, busy: asyncio.Event, idx: int) -> None:
-    await asyncio.sleep(0.5 * max(idx, 0))  # a class arrives over ~10 s, not in one millisecond
+async def chromium_learner(browser, base: str, phase: Phase, idx: int, pages: tuple[str, ...],
+                           delay: float) -> None:
+    """A real browser tab: each page's title is drawn and no exception box is shown."""
+    await asyncio.sleep(delay)
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     page = await context.new_page()
-    page.set_default_timeout(300_000)
     try:
-        for name in LEARNER_PAGES:
-            await open_page(page, f"{base}/{name}", report, busy, name or "home")
-            if name in ("lora", "calculator"):
-                await nudge_slider(page, report, name)
-            if name == "quiz":
-                await answer_quiz(page, report)
-    except Exception as exc:  # a timeout or a broken page is an error of the run, not a crash
-        report.errors.append(f"learner {idx}: {type(exc).__name__}: {str(exc)[:300]}")
-    finally:
-        await context.close()
-
-
-async def trainer(browser, base: str, report: Report, busy: asyncio.Event, go: asyncio.Event,
-                  idx: int, run_seconds: float) -> None:
-    """Open the lab, wait for everyone, press Start together, watch, then close the tab."""
-    context = await browser.new_context(viewport={"width": 1280, "height": 900})
-    page = await context.new_page()
-    page.set_default_timeout(300_000)
-    try:
-        await open_page(page, f"{base}/lab", report, busy, "lab")
-        await go.wait()
-        await page.get_by_role("button", name="Start", exact=False).first.click(timeout=300_000)
-        busy.set()
-        # the run shows up as queued or running (the live panel) before we watch it
-        await page.get_by_text(re.compile(r"in the queue|step \d+ of|about to start", re.I)).first.wait_for(timeout=300_000)
-        await page.wait_for_timeout(run_seconds * 1000)
-        text = await page.locator('[data-testid="stMainBlockContainer"]').inner_text()
-        status = re.compile(r"in the queue|step \d+ of|about to start|finished|stopped", re.I)
-        lines = [ln.strip() for ln in text.splitlines()
-                 if status.search(ln) and len(ln) < 200 and not ln.startswith("Finished runs appear")]
-        report.runs.append(f"trainer {idx}: " + (" | ".join(lines[:2]) or "no run status on screen"))
-        await check_errors(page, report, f"lab (trainer {idx})")
-        stop = page.get_by_role("button", name="Stop")  # runs outlive their tab (a refresh reattaches):
-        if await stop.count():  # a learner who is done stops theirs before leaving
-            await stop.first.click()
+        for path in pages:
+            t0 = time.monotonic()
+            await page.goto(f"{base}/{path}", wait_until="domcontentloaded", timeout=120_000)
+            title = page.locator('[data-testid="stMainBlockContainer"] h1').first
+            await title.wait_for(timeout=120_000)
             await page.wait_for_function(IDLE_JS, timeout=120_000)
-    except Exception as exc:
-        report.errors.append(f"trainer {idx}: {type(exc).__name__}: {str(exc)[:300]}")
+            seconds = time.monotonic() - t0
+            boxes = page.locator('[data-testid="stException"]')
+            if await boxes.count():
+                phase.errors.append(f"chromium {idx} /{path}: {(await boxes.first.inner_text())[:300]}")
+            phase.seen.append(f"chromium {idx}: /{path} shows {await title.inner_text()!r} after {seconds:.1f} s")
+    except Exception as err:  # a timeout or a broken page is an error of the run, not a crash
+        phase.errors.append(f"chromium {idx}: {type(err).__name__}: {str(err)[:300]}")
     finally:
         await context.close()
 
 
-async def run_load(sessions: int, trainers: int, port: int, run_seconds: float) -> Report:
-    from playwright.async_api import async_playwright
+# --- the run ---------------------------------------------------------------------------------
+async def warm_up(base: str, proc: psutil.Process, report: Report, steps: int) -> None:
+    """Fill the process-wide caches a class shares before memory 'start' is read: the imports,
+    every page's cached data, the pretrained model and tokenizer, the encoded data and the shared
+    head-only baseline run (queued with a learner's first run), and one lab run to its end.
+    Memory they take once per process is not a leak; the leak check compares the server after
+    the class with the server before it, both warm."""
+    phase = report.warm_up
+    await learner(base, phase, 0, 0.0, random.Random(0))
+    async with Tab(base, query=f"method=lora&steps={steps}", timeout_s=300) as tab:
+        phase.record("lab", await tab.open("lab"), "warm-up")
+        start = button(tab, "Start")
+        if start is None:
+            phase.errors.append("warm-up: no Start button in the lab")
+            return
+        phase.record("lab (Start)", await tab.click(start), "warm-up")
+        deadline = time.monotonic() + 300
+        while tab.auto_reruns and time.monotonic() < deadline:  # the live panel, until the run ends
+            fragment_id, interval = next(iter(tab.auto_reruns.items()))
+            await asyncio.sleep(interval)
+            phase.record("lab (live)", await tab.auto_rerun(fragment_id), "warm-up")
+        if tab.auto_reruns:
+            phase.errors.append("warm-up: the lab run did not end within 300 s")
+    await wait_server_idle(proc)  # the shared baseline run trains after the learner's run
 
-    report = Report()
+
+async def run_phase(base: str, proc: psutil.Process, phase: Phase, sessions: int, think: float,
+                    trainers: int, steps: int, browser, seed: int) -> None:
+    phase.memory_mb["before"] = server_rss_mb(proc)
+    peak, done = [phase.memory_mb["before"]], asyncio.Event()
+
+    async def sample() -> None:
+        while not done.is_set():
+            peak.append(server_rss_mb(proc))
+            await asyncio.sleep(1)
+
+    sampler = asyncio.create_task(sample())
+    t0, unix0, cpu0 = time.monotonic(), time.time(), process_cpu_s(proc)
+    go, stop, ready = asyncio.Event(), asyncio.Event(), []  # a trainer is in ``ready`` once per step done
+    trains = [asyncio.create_task(trainer(base, phase, i, steps, go, stop, ready)) for i in range(trainers)]
+    if trains:  # all trainers have their lab open, then press Start together; learners come after
+        while any(ready.count(i) < 1 for i in range(trainers)):
+            await asyncio.sleep(0.2)
+        go.set()
+        while any(ready.count(i) < 2 for i in range(trainers)):
+            await asyncio.sleep(0.2)
+    rng = random.Random(seed)
+    tabs = [learner(base, phase, i, think, random.Random(rng.random())) for i in range(sessions)]
+    if browser is not None:
+        middle = think * 4  # while the class is busy
+        tabs += [chromium_learner(browser, base, phase, 0, ("lora", "calculator"), middle),
+                 chromium_learner(browser, base, phase, 1, ("", "quiz"), middle + think)]
+    await asyncio.gather(*tabs)
+    stop.set()
+    await asyncio.gather(*trains)
+    phase.wall_s = time.monotonic() - t0
+    phase.server_cpu = server_cpu(PAGE_LOG, unix0, time.time(), phase.wall_s)
+    phase.server_cpu["process_cpu_s_per_wall_s"] = round((process_cpu_s(proc) - cpu0) / phase.wall_s, 2)
+    done.set()
+    await sampler
+    phase.memory_mb["peak"] = max(peak)
+    phase.memory_mb.update(await settled_rss(proc, base, phase.memory_mb["before"]))
+
+
+async def run_load(sessions: int = 20, think: float = 1.5, trainers: int = 5, steps: int = 30,
+                   port: int | None = None, browsers: bool = True, timeout_s: float = 900,
+                   seed: int = 0) -> Report:
+    report = Report(settings={"sessions": sessions, "think_s": think, "trainers": trainers, "steps": steps,
+                              "chromium_sessions": 2 if browsers else 0, "cpus": os.cpu_count()})
     t0 = time.monotonic()
-    # sessions of closed tabs expire after 2 s, and with them their runs; one run at a time
-    options = ("--server.disconnectedSessionTTL", "2")
-    # one run at a time; no trained models held for Try it after a run ends (a bounded cache of
-    # up to 8 × 90 MB by default, which a leak check would otherwise count)
-    max_runs = {"PEFT_LAB_MAX_RUNS": os.environ.get("PEFT_LAB_MAX_RUNS", "1"), "PEFT_LAB_HELD_MODELS": "0"}
-    with running_app("streamlit-load.log", port=port, args=options, env=max_runs) as server:
-        base, proc = server.url, psutil.Process(server.proc.pid)
-        async with async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            busy, go = asyncio.Event(), asyncio.Event()
-            warm = Report()  # one warm-up visit fills the shared caches (not a leak)
-            await learner(browser, base, warm, asyncio.Event(), -1)
-            await warm_up_lab(browser, base, warm)
-            report.errors.extend(warm.errors)
-            report.warm_up_s = round(await wait_server_idle(proc), 1)
-            report.memory_mb["start"] = round(server_rss_mb(proc), 1)
-            learners = [learner(browser, base, report, busy, i) for i in range(sessions - trainers)]
-            trains = [trainer(browser, base, report, busy, go, i, run_seconds) for i in range(trainers)]
-
-            async def release() -> None:
-                await asyncio.sleep(2)
-                go.set()
-
-            finished = asyncio.Event()
-
-            async def sample_memory() -> None:  # every second until the last session is done
-                peak = 0.0
-                while not finished.is_set():
-                    peak = max(peak, server_rss_mb(proc))
-                    report.memory_mb["during_peak"] = round(peak, 1)
-                    await asyncio.sleep(1)
-
-            sampler = asyncio.create_task(sample_memory())
-            cpu0 = (cpu_seconds([proc, *proc.children(recursive=True)]), cpu_seconds(browser_procs()))
-            await asyncio.gather(*trains, *learners, release())
-            cpu1 = (cpu_seconds([proc, *proc.children(recursive=True)]), cpu_seconds(browser_procs()))
-            report.cpu_s = {"server": round(cpu1[0] - cpu0[0], 1), "browsers": round(cpu1[1] - cpu0[1], 1)}
-            busy.clear()
-            finished.set()
-            await sampler
-            await browser.close()
-        await asyncio.sleep(5)  # sessions expire (disconnectedSessionTTL=2): their runs stop
-        report.drain_s = round(await wait_server_idle(proc), 1)
-        # "after": the server once the closed sessions are gone; sessions are cleaned up
-        # by Streamlit's periodic checks (and a finished run's model cache is trimmed by a thread),
-        # so read it for up to a minute and keep the settled value
-        after = []
-        for _ in range(31):
-            after.append(server_rss_mb(proc))
-            if after[-1] <= report.memory_mb["start"] * 1.02:
-                break
-            await asyncio.sleep(2)
-        report.memory_mb["after_first_read"] = round(after[0], 1)
-        report.memory_mb["after"] = round(min(after), 1)
-    gc.collect()
+    # one run at a time (the CPU default, said here); no trained models held for Try it after a
+    # run ends (a bounded cache of up to 8 x 90 MB by default, which a leak check would count);
+    # the learners' store in a throwaway folder
+    env = {"PEFT_LAB_MAX_RUNS": os.environ.get("PEFT_LAB_MAX_RUNS", "1"), "PEFT_LAB_HELD_MODELS": "0",
+           "PEFT_LAB_DATA": tempfile.mkdtemp(prefix="peft-lab-load-"), "PEFT_LAB_PAGE_LOG": PAGE_LOG}
+    args = ("--server.disconnectedSessionTTL", str(TTL_S))
+    with running_app("streamlit-load.log", port=port, args=args, env=env) as server:
+        proc = psutil.Process(server.proc.pid)
+        try:
+            await asyncio.wait_for(_drive(server.url, proc, report, sessions, think, trainers, steps,
+                                          browsers, seed), timeout_s)
+        except asyncio.TimeoutError:
+            report.errors.append(f"the load test did not finish within {timeout_s:.0f} s")
     report.wall_s = time.monotonic() - t0
     return report
 
 
+async def _drive(base, proc, report, sessions, think, trainers, steps, browsers, seed) -> None:
+    await warm_up(base, proc, report, steps=steps)  # the same runs as the phase queues
+    report.memory_mb["start"] = (await settled_rss(proc, base, None))["after"]
+    browser, pw = None, None
+    if browsers:
+        problem = browser_problem()
+        if problem:
+            report.errors.append(f"no Chromium sessions: {problem}")
+        else:
+            from playwright.async_api import async_playwright
+
+            pw = await async_playwright().start()
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    try:
+        for name, n_trainers in (("no training", 0), (f"{trainers} lab runs queued", trainers)):
+            phase = Phase(name)
+            report.phases.append(phase)
+            await run_phase(base, proc, phase, sessions, think, n_trainers, steps, browser, seed)
+    finally:
+        if browser is not None:
+            await browser.close()
+            await pw.stop()
+    report.memory_mb["after"] = report.phases[-1].memory_mb["after"]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sessions", type=int, default=20)
-    parser.add_argument("--trainers", type=int, default=5)
-    parser.add_argument("--port", type=int, default=8611)
-    parser.add_argument("--run-seconds", type=float, default=20.0)
+    parser.add_argument("--sessions", type=int, default=100, help="learner tabs per phase")
+    parser.add_argument("--think", type=float, default=10.0, help="seconds between a learner's actions")
+    parser.add_argument("--trainers", type=int, default=5, help="lab runs queued in the second phase")
+    parser.add_argument("--steps", type=int, default=100, help="steps of each queued lab run")
+    parser.add_argument("--port", type=int, default=None)
+    parser.add_argument("--no-browsers", action="store_true", help="skip the two Chromium sessions")
+    parser.add_argument("--timeout", type=float, default=1200, help="hard limit for the whole run (s)")
     args = parser.parse_args(argv)
-    report = asyncio.run(run_load(args.sessions, args.trainers, args.port, args.run_seconds))
+    report = asyncio.run(run_load(args.sessions, args.think, args.trainers, args.steps, args.port,
+                                  not args.no_browsers, args.timeout))
     print(json.dumps(report.summary(), indent=2))
-    return 1 if report.errors else 0
+    return 1 if report.all_errors() else 0
 
 
 if __name__ == "__main__":
