@@ -10,20 +10,11 @@ from ui import compare_state
 from ui.charts import chart, figure
 from ui.links import link
 from peft_edu.lessons import compare
-from peft_edu.viz.compare import race_figure, trainable_figure
 
 
 @st.cache_data(max_entries=1, show_spinner=False)
 def _table() -> list[dict[str, str]]:
     return compare.method_table()
-
-
-@st.cache_data(max_entries=1, show_spinner=False)
-def _total() -> int:
-    from peft_edu.lessons.transformer import pretrained
-    from peft_edu.inject import total_parameters
-
-    return total_parameters(pretrained())
 
 
 def _race(methods: list[str], same_settings: bool) -> dict:
@@ -68,12 +59,10 @@ else:
     compare_state.save_url(chosen, same)
     results = _race(chosen, same)
     sample = next(iter(results.values()))
-    chart(race_figure({k: r.loss for k, r in results.items()},
-                                "Adapting a pretrained tiny BERT to a new task, every method"),
-                    key="compare_race", width="stretch")
+    race_fig, trainable_fig = compare_state.race_charts(tuple(chosen), same)  # built once per choice
+    chart(race_fig, "compare_race", shared=True)
     st.caption(compare.race_caption(len(sample.loss) - 1, same))
-    chart(trainable_figure({k: r.trainable_without_head for k, r in results.items()}, _total()),
-                    key="compare_trainable", width="stretch")
+    chart(trainable_fig, "compare_trainable", shared=True)
     st.dataframe([{"method": METHODS[k].name, "knobs": ", ".join(f"{a}={v}" for a, v in r.config.items()) or "—",
                    "learning rate": f"{r.lr:g}", "trainable (head excluded)": f"{r.trainable_without_head:,}",
                    "loss at start": f"{r.loss[0]:.3f}", "loss at end": f"{r.loss[-1]:.3f}"}

@@ -56,3 +56,16 @@ def pareto_chart(axis: str, chosen: tuple, same_settings: bool):
     points = {k: (_cost(r, axis), r.test_accuracy) for k, r in results.items()}
     return pareto_figure(points, pareto_front(points), axis,
                          f"Accuracy against {PARETO_COSTS[axis]}")  # short: the title must fit 400 px
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def race_charts(chosen: tuple, same_settings: bool):
+    """(loss curves, trainable bars) of the race of ``chosen``: built once per choice, shared."""
+    from peft_edu.inject import total_parameters
+    from peft_edu.lessons.transformer import pretrained
+    from peft_edu.viz.compare import race_figure, trainable_figure
+
+    results = {k: race_one(k, same_settings) for k in chosen}
+    race = race_figure({k: r.loss for k, r in results.items()}, "Adapting a pretrained tiny BERT to a new task, every method")
+    bars = trainable_figure({k: r.trainable_without_head for k, r in results.items()}, total_parameters(pretrained()))
+    return race, bars

@@ -116,11 +116,19 @@ def render_results(config: DistConfig) -> None:
     st.caption(f"{config.n_gpus} GPUs = data-parallel {config.dp} × tensor-parallel {config.tp} × pipeline "
                f"{config.pp}; {STAGE_NAMES[config.stage]}; {CONVENTIONS[config.convention].label}.")
     st.dataframe(results_table(rows, config), hide_index=True, key=P + "table")
+    per_gpu, stages = _charts(config)
     a, b = st.columns(2)
     with a:
-        chart(per_gpu_chart(rows, GPU_SIZES_GB), key=P + "per_gpu_chart", width="stretch")
+        chart(per_gpu, key=P + "per_gpu_chart", shared=True)
     with b:
-        chart(stages_chart(by_stage(config, rows)), key=P + "stages_chart", width="stretch")
+        chart(stages, key=P + "stages_chart", shared=True)
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _charts(config: DistConfig):
+    """The two charts of one setting, built once and shared (a page run only sends them)."""
+    rows, _ = estimate(config)
+    return per_gpu_chart(rows, GPU_SIZES_GB), stages_chart(by_stage(config, rows))
 
 
 def measurements() -> None:
