@@ -69,7 +69,10 @@ def _create(url: str) -> Engine:
         memory = {"poolclass": StaticPool} if database in ("", ":memory:") else {}  # one shared memory db
         if not memory:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **memory)
+        # a class's sessions each hold a connection for a moment: the default pool (5 + 10) ran out
+        # under the 100-session load test (QueuePool limit reached); file connections are cheap
+        pool = {} if memory else {"pool_size": 10, "max_overflow": 50, "pool_timeout": 60}
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **memory, **pool)
         _sqlite_setup(engine)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=30)
