@@ -52,6 +52,7 @@ def _warm_imports() -> None:
     from ui import warm
 
     warm.start()  # then every method page and the Compare race, in the background (ui/warm.py)
+    perf.idle_collector()  # garbage collection in quiet moments, not after every page run (ui/perf.py)
 
 
 @st.cache_resource
