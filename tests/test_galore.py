@@ -196,7 +196,8 @@ def test_lesson_projector_refreshes_every_T_steps_and_saves_state():
 
     run = projector_run(steps=20, r=2, T=5)
     assert run.refreshes == [1, 6, 11, 16]
-    assert all(o == pytest.approx(1.0) for i, o in enumerate(run.overlap, start=2) if i not in run.refreshes)
+    # between refreshes P is the same matrix: its overlap with itself is 1 up to float32 rounding (~1e-6)
+    assert all(o == pytest.approx(1.0, abs=1e-5) for i, o in enumerate(run.overlap, start=2) if i not in run.refreshes)
     jumps = [run.captured[s - 1] - run.captured[s - 2] for s in run.refreshes[1:]]
     assert sum(jumps) > 0  # a fresh P catches more of the gradient than the stale one
     assert run.moments < run.adam_moments and run.big_galore < run.big_adam / 20

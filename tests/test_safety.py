@@ -40,14 +40,17 @@ def test_no_unsafe_deserialisation(path):
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_no_unsafe_html(path):
-    """unsafe_allow_html is never used: learner text is always rendered as text."""
+    """unsafe_allow_html is never used and st.html only draws a constant of the app's own (the caption
+    style in app.py): learner text is always rendered as text."""
     for call in _calls(path):
         for kw in call.keywords:
             if kw.arg == "unsafe_allow_html":
                 assert isinstance(kw.value, ast.Constant) and kw.value.value is False, (
                     f"{path}:{call.lineno} uses unsafe_allow_html"
                 )
-        assert _name(call.func) not in {"st.html", "components.html"}, f"{path}:{call.lineno}"
+        if _name(call.func) in {"st.html", "components.html"}:  # only a fixed string of the app's own, never learner text
+            assert len(call.args) == 1 and isinstance(call.args[0], ast.Constant) and not call.keywords, \
+                f"{path}:{call.lineno}: st.html with anything but a constant string"
 
 
 def test_trust_remote_code_never_enabled():

@@ -251,7 +251,6 @@ def activation_comparison(model: str = "Llama-2-7B", r: int = 8, batch: int = 8,
 
 # ---------------------------------------------------------------- DoRA, the paper's Fig. 2 on a real model
 MAGDIR_STEPS, MAGDIR_EVERY = 60, 10  # Adam steps of each run, and the checkpoints' spacing
-MAGDIR_LR = {"full": 0.003, "lora": 0.01, "dora": 0.01}  # full fine-tuning moves every weight: a smaller step
 
 
 @dataclass(frozen=True)
@@ -287,18 +286,23 @@ def magdir_scatter(method: str, r: int = 4) -> MagDirScatter:
     """Adapt the pretrained tiny BERT to task B with ``method`` on every encoder linear layer
     (LoRA and DoRA at rank r); ΔD and ΔM (the paper's definitions: mean over rows of
     1 − cos(W_t, W_0) and of |‖W_t‖ − ‖W_0‖|) of each layer at every checkpoint."""
+    from peft_edu.lessons.compare import own_lr
     from peft_edu.lessons.transformer import TASK_B, pretrained, task_batch
+    from peft_edu.methods import protocol
 
-    if method not in MAGDIR_LR:
-        raise ValueError(f"the magnitude/direction analysis runs {', '.join(MAGDIR_LR)}, not {method!r}")
+    options = {"targets": "all-linear"} if protocol(method).uses_targets else {}
+    knob = get_method(method).size_knob
+    if knob:
+        options[knob] = r
     ids, labels = task_batch(TASK_B, seed=1)
     with one_thread():
         torch.manual_seed(0)
         base = pretrained()
         names = encoder_linears(base)
         W0 = merged_weights(base, names)
-        model = base if method == "full" else peft_edu.apply(base, method, r=r, targets="all-linear", train_head=True)
-        opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=MAGDIR_LR[method])
+        model = peft_edu.apply(base, method, train_head=True, **options)
+        # each method at its own rate, measured on this task for the Compare race (LESSON.race_lr)
+        opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=own_lr(method))
         points = []
         for step in range(1, MAGDIR_STEPS + 1):
             loss = model(input_ids=ids, labels=labels).loss

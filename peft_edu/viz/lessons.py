@@ -193,9 +193,10 @@ def magdir_scatter_figure(results) -> go.Figure:
     """DoRA paper, Fig. 2, on a real run: ΔD (x) against ΔM (y) of every layer at every
     checkpoint, one colour per method, with each method's least-squares line (slope in the legend)."""
     fig = go.Figure()
-    apart = {"full": "#444444", "lora": TRAINABLE, "dora": "#6a4c93"}  # three hues a reader can tell apart
+    apart = ("#444444", TRAINABLE, "#6a4c93")  # three hues a reader can tell apart, in the order given
     for i, res in enumerate(results):
-        name, color = METHODS[res.method].name, apart.get(res.method) or method_color(res.method, i)
+        name = METHODS[res.method].name
+        color = apart[i] if i < len(apart) else method_color(res.method, i)
         xs = np.array([p[2] for p in res.points])
         ys = np.array([p[3] for p in res.points])
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", name=f"{name}", legendgroup=name,
