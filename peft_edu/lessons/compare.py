@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 
 import peft_edu
+from peft_edu.lab.run_memory import SavedTensorMeter, state_split
 from peft_edu.lessons.core import Run, one_thread
 from peft_edu.lessons.train import fit, method_adam, method_after_step
 from peft_edu.lessons.transformer import LR, TASK_A, TASK_B, TinyBert, ce_on, lesson_model, pretrained, task_batch
@@ -89,29 +90,19 @@ def race_one(method: str, steps: int = STEPS, lr: float | None = None) -> RaceRe
 
 def state_bytes(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> int:
     """Bytes of the run's own tensors: weights and buffers, gradients, optimizer state (each tensor once)."""
-    tensors = [*model.parameters(), *model.buffers()]
-    tensors += [p.grad for p in model.parameters() if p.grad is not None]
-    tensors += [v for state in optimizer.state.values() for v in state.values() if torch.is_tensor(v)]
-    return sum(t.numel() * t.element_size() for t in {id(t): t for t in tensors}.values())
+    return sum(state_split(model, optimizer))
 
 
 def saved_activation_bytes(model: torch.nn.Module, loss_fn) -> int:
     """Bytes autograd keeps for the backward pass of one step on the race batch: every tensor
     saved for backward, each storage counted once, parameters excluded (they are counted as
-    weights). Measured with ``torch.autograd.graph.saved_tensors_hooks``; no step is taken."""
-    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    seen: dict[int, int] = {}
-
-    def pack(t: torch.Tensor):
-        storage = t.untyped_storage()
-        if storage.data_ptr() not in params:
-            seen[storage.data_ptr()] = storage.nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+    weights). Measured with ``torch.autograd.graph.saved_tensors_hooks`` (``SavedTensorMeter``,
+    as the lab measures its runs); no step is taken."""
+    meter = SavedTensorMeter()
+    with meter.measure(model):
         loss = loss_fn(model)
     del loss
-    return sum(seen.values())
+    return meter.peak
 
 
 @torch.no_grad()
