@@ -8,7 +8,7 @@ import torch
 
 from peft_edu.lab import jobs
 from peft_edu.lab.run_config import defaults
-from tests.tiny import WordTokenizer, lab_bert, tiny_task
+from tests.tiny import WordTokenizer, drain_jobs, lab_bert, tiny_task
 
 TOK = WordTokenizer()
 TRAIN, TEST = tiny_task(64, seed=0), tiny_task(16, seed=1)
@@ -19,11 +19,7 @@ BASE = lab_bert()
 def limit_one():
     jobs.set_max_runs(1)
     yield
-    for job in jobs.active_jobs():
-        job.stop()
-    for job in list(jobs._JOBS.values()):
-        job.wait(30)
-        jobs.forget(job)
+    drain_jobs()
     jobs.set_max_runs(None)
 
 

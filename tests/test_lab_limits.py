@@ -11,7 +11,7 @@ import pytest
 from peft_edu.lab import absence, jobs, limits
 from peft_edu.lab.limits import LimitError, Limits
 from peft_edu.lab.run_config import defaults
-from tests.tiny import WordTokenizer, lab_bert, tiny_task
+from tests.tiny import WordTokenizer, drain_jobs, lab_bert, tiny_task
 
 TOK = WordTokenizer()
 TRAIN, TEST = tiny_task(64, seed=0), tiny_task(16, seed=1)
@@ -23,11 +23,7 @@ def one_slot():
     jobs.set_max_runs(1)
     jobs.set_limits(allow())
     yield
-    for job in jobs.active_jobs():
-        job.stop()
-    for job in list(jobs._JOBS.values()):
-        job.wait(30)
-        jobs.forget(job)
+    drain_jobs()
     jobs.set_max_runs(None)
     jobs.set_limits(None)
     absence._ABSENT_SINCE.clear()  # the tests below mix made-up clocks

@@ -9,7 +9,7 @@ from peft_edu.lab import jobs
 from peft_edu.lab.limits import Limits
 from peft_edu.lab.run_config import defaults
 from tests.conftest import ROOT
-from tests.tiny import TINY_CSV, WordTokenizer, lab_bert, tiny_task
+from tests.tiny import TINY_CSV, WordTokenizer, drain_jobs, lab_bert, tiny_task
 
 LAB, TEACHER = str(ROOT / "app_pages" / "lab.py"), str(ROOT / "app_pages" / "teacher.py")
 
@@ -22,10 +22,7 @@ def blocked():
     cfg = defaults("lora", steps=100_000, batch_size=8, max_length=16, eval_every=100_000)
     blocker = jobs.submit(cfg, lab_bert(), WordTokenizer(), tiny_task(64), tiny_task(16, seed=1), owner="else")
     yield blocker
-    for job in jobs.active_jobs():
-        job.stop()
-    for job in list(jobs._JOBS.values()):
-        job.wait(300)
+    drain_jobs(300, forget=False)
     jobs.set_max_runs(None)
     jobs.set_limits(None)
 

@@ -9,7 +9,7 @@ from peft_edu.lab.data import encode_cached
 from peft_edu.lab.run_config import HEAD_ONLY, METHOD_CHOICES, RunConfig, apply_options, defaults
 from peft_edu.methods import protocol
 from peft_edu.lab.train import confusion_matrix, predict, prepare_model, train
-from tests.tiny import WordTokenizer, lab_bert, tiny_task
+from tests.tiny import WordTokenizer, lab_bert, one_torch_thread, tiny_task
 
 TOK = WordTokenizer()
 TRAIN, TEST = tiny_task(96, seed=0), tiny_task(32, seed=1)
@@ -18,10 +18,7 @@ TRAIN, TEST = tiny_task(96, seed=0), tiny_task(32, seed=1)
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():
     """Tiny models train fastest on one thread (and the test machine's cores are shared)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    yield from one_torch_thread()
 
 
 @pytest.fixture(scope="module")

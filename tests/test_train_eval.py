@@ -4,14 +4,13 @@ import time
 import types
 
 import pytest
-import torch
 
 import peft_edu.lab.train as train_module
 from peft_edu.lab.data import encode_cached
 from peft_edu.lab.metrics import StepMetrics, accuracy, seconds_to_accuracy
 from peft_edu.lab.run_config import RunConfig, defaults
 from peft_edu.lab.train import _Clock, train
-from tests.tiny import WordTokenizer, lab_bert, tiny_task
+from tests.tiny import WordTokenizer, lab_bert, one_torch_thread, tiny_task
 
 TOK = WordTokenizer()
 TRAIN, TEST = tiny_task(96, seed=0), tiny_task(64, seed=1)
@@ -19,10 +18,7 @@ TRAIN, TEST = tiny_task(96, seed=0), tiny_task(64, seed=1)
 
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    yield from one_torch_thread()
 
 
 def test_subset_evaluations_during_training_and_the_whole_split_at_the_end(monkeypatch):

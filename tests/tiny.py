@@ -135,3 +135,24 @@ def quiet(fn, *args, **kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return fn(*args, **kwargs)
+
+
+def one_torch_thread():
+    """A generator for a pytest fixture: torch on one thread meanwhile (tiny models train fastest
+    so, and the test machine's cores are shared), the old count restored after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def drain_jobs(timeout: float = 30, forget: bool = True) -> None:
+    """Stop every lab job of the process and wait for it (and forget it): a test's clean-up."""
+    from peft_edu.lab import jobs
+
+    for job in jobs.active_jobs():
+        job.stop()
+    for job in list(jobs._JOBS.values()):
+        job.wait(timeout)
+        if forget:
+            jobs.forget(job)
