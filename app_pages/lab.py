@@ -116,7 +116,7 @@ def start_race(methods: list[str], budget, data) -> bool:
     except jobs.LimitError as err:
         st.warning(str(err), icon=":material/hourglass_top:")
         return False
-    race = state["lab_race_count"] = state.get("lab_race_count", 0) + 1
+    race = len({run.race for run in keep.kept_runs() if run.race}) + 1  # "Race n": counted from the kept races
     race_id = f"race-{uuid.uuid4().hex[:12]}"
     for method in methods:
         cfg = defaults(method, steps=budget.steps, batch_size=budget.batch_size, seed=budget.seed)

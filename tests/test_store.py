@@ -27,7 +27,7 @@ def test_migrations_create_the_schema_once(store, store_url, tmp_path):
     names = set(inspect(store.engine).get_table_names())
     assert {"learners", "answers", "kept", "runs", "alembic_version"} <= names
     with store.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
     again = open_store(store_url, tmp_path / "data")  # a restart: nothing to do, nothing lost
     assert again.notice == ""
     again.close()

@@ -46,6 +46,7 @@ from peft_edu.lab import limits as rules
 from peft_edu.lab.limits import LimitError, Limits  # noqa: F401  (LimitError: for the pages)
 from peft_edu.lab.run_config import RunConfig, label
 from peft_edu.lab.train import StepMetrics, TrainResult, train, training_threads
+from peft_edu.lab.priority import lower_this_thread
 
 QUEUED, RUNNING = "queued", "running"
 FINISHED = ("done", "stopped", "diverged", "oom", "failed", "cancelled")  # a job ends in one of these
@@ -97,7 +98,7 @@ class Job:
         self.created = time.time()
         self.started_at: float | None = None  # time.monotonic() when it left the queue
         self._stop_reason = ""  # said after the run's own message when something else stopped it
-        self._data = data  # (base, tokenizer, train_set, test_set, device)
+        self._data = data  # (base, tokenizer, train_set, test_set, device, general_texts)
         self._task = task  # submit_task's work, or None for the lab's train()
         self._on_done = on_done  # called once in this thread when the job has ended
         self._on_running = on_running  # called in this thread when the job starts training
@@ -184,15 +185,17 @@ class Job:
         self.trainable, self.total, self.device = trainable, total, device
 
     def _train(self) -> None:
+        lower_this_thread()  # page runs first: this thread and the torch workers it starts (lab/priority.py)
         torch.set_num_threads(training_threads(max_runs()))  # share the cores among the slots
         if self._task is not None:
             result = self._task(on_metrics=self.metrics.append, should_stop=self._stop.is_set,
                                 on_start=self._started)
             self.result, self.message, self.status = result, result.message, result.status
             return
-        base, tokenizer, train_set, test_set, device = self._data
+        base, tokenizer, train_set, test_set, device, general_texts = self._data
         result = train(self.cfg, base, tokenizer, train_set, test_set, on_metrics=self.metrics.append,
-                       should_stop=self._stop.is_set, device=device, on_start=self._started)
+                       should_stop=self._stop.is_set, device=device, on_start=self._started,
+                       general_texts=general_texts)
         self.result, self.message = result, result.message
         self.status = result.status
 
@@ -280,14 +283,16 @@ def _release(job: Job) -> None:
 # ---------------------------------------------------------------- public API
 def submit(cfg: RunConfig, base, tokenizer, train_set, test_set, *, owner: Owner | str = "",
            label_text: str | None = None, device: torch.device | str | None = None, on_done=None,
-           on_running=None, learner: str | None = None, race: str | None = None) -> Job:
+           on_running=None, learner: str | None = None, race: str | None = None,
+           general_texts: tuple[str, ...] = ()) -> Job:
     """Queue a run and start its thread; returns at once. ``base`` is copied, never changed.
 
     With ``learner``, the run counts against that learner's limits (``LimitError`` if it would
     break one); ``race`` groups the runs of one race into one entry. Without, no limit applies
-    (the shared baseline, a notebook)."""
+    (the shared baseline, a notebook). ``general_texts``: measure the run's encoder drift on
+    them when it ends (``train``'s argument)."""
     cfg.check()  # a bad config fails here, in the page, with a clear ValueError
-    job = Job(cfg, (base, tokenizer, train_set, test_set, device), _owner_id(owner),
+    job = Job(cfg, (base, tokenizer, train_set, test_set, device, tuple(general_texts)), _owner_id(owner),
               label_text or default_label(cfg), on_done=on_done, on_running=on_running,
               learner=learner, race=race)
     return _enqueue(job, owner)

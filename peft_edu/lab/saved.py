@@ -24,7 +24,7 @@ from peft_edu.store import Store
 from peft_edu.store.runs import SavedRun, finish_run, set_status
 
 RESULT_FIELDS = ("test_accuracy", "trainable", "total", "seconds", "peak_memory_bytes", "device",
-                 "train_state_bytes", "memory")
+                 "train_state_bytes", "memory", "drift")  # a result kept before "drift" existed reads None
 KEEPS_MODEL = ("done", "stopped")  # statuses whose model is worth a confusion matrix and an adapter
 
 
@@ -112,7 +112,7 @@ def _result(run: SavedRun, metrics: tuple) -> TrainResult | None:
         return None
     return TrainResult(run.status, run.message, None, list(metrics), r.get("test_accuracy"), r.get("trainable", 0),
                        r.get("total", 0), r.get("seconds", 0.0), r.get("peak_memory_bytes", 0),
-                       r.get("device", "cpu"), r.get("train_state_bytes", 0), r.get("memory", {}))
+                       r.get("device", "cpu"), r.get("train_state_bytes", 0), r.get("memory", {}), r.get("drift"))
 
 
 def saved_view(run: SavedRun) -> JobView | None:

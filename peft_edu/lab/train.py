@@ -62,6 +62,7 @@ class TrainResult:
     device: str = "cpu"  # "cpu" or "cuda"
     train_state_bytes: int = 0  # weights + gradients + optimizer states of this run's copy (counted tensors)
     memory: dict = field(default_factory=dict)  # the run's own memory split (peft_edu.lab.run_memory.RunMemory.as_dict)
+    drift: float | None = None  # 1 − mean cosine to the base's sentence embeddings on general text (lab.drift)
 
     def seconds_to_accuracy(self, target: float = 0.9) -> float | None:
         """Wall seconds from the start of the run to its first evaluation scoring >= ``target``
@@ -161,13 +162,16 @@ def training_threads(concurrent_runs: int = 1) -> int:
 def train(cfg: RunConfig, base: nn.Module, tokenizer, train_set: Dataset, test_set: Dataset, *,
           on_metrics: MetricsCallback | None = None, should_stop: Callable[[], bool] | None = None,
           device: torch.device | str | None = None,
-          on_start: Callable[[int, int, str], None] | None = None) -> TrainResult:
+          on_start: Callable[[int, int, str], None] | None = None,
+          general_texts: tuple[str, ...] = ()) -> TrainResult:
     """Fine-tune a copy of ``base`` per ``cfg``; never raises for NaN, OOM or a stop request.
 
     ``on_metrics(StepMetrics)`` is called after every step (``test_acc`` is set on evaluation
     steps); ``should_stop()`` is polled before every step; ``on_start(trainable, total, device)``
     is called once the run's model is built, before the first step. Invalid configs raise ValueError
-    before any training starts.
+    before any training starts. With ``general_texts`` (held-out text that is not the task's, e.g.
+    ``peft_edu.lab.drift.general_texts()``), a run that ended with a model measures how far its
+    encoder drifted from ``base`` on them (``TrainResult.drift``), after the timed part.
     """
     cfg.check()
     device = torch.device(device) if device is not None else best_device()
@@ -201,7 +205,17 @@ def train(cfg: RunConfig, base: nn.Module, tokenizer, train_set: Dataset, test_s
             result.model.eval()
         result.seconds = time.perf_counter() - t0
         result.peak_memory_bytes = meter.peak()
+    _measure_drift(result, base, tokenizer, general_texts, cfg.max_length)  # untimed: not in seconds
     return result
+
+
+def _measure_drift(result: TrainResult, base: nn.Module, tokenizer, texts: tuple[str, ...],
+                   max_length: int) -> None:
+    """``result.drift`` of a run that kept a model (done or stopped), when general texts were given."""
+    if texts and result.model is not None and result.status in ("done", "stopped"):
+        from peft_edu.lab.drift import encoder_drift
+
+        result.drift = encoder_drift(base, result.model, tokenizer, texts, max_length)
 
 
 def _loop(cfg: RunConfig, model: nn.Module, train_enc: Encoded, test_enc: Encoded, result: TrainResult,

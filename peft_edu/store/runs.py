@@ -40,13 +40,14 @@ class SavedRun:
     has_adapter: bool
     created_at: datetime
     finished_at: datetime | None
+    race: str | None = None  # the race it ran in (the lab's Pareto chart); None: a run on its own
 
 
 def _saved(row) -> SavedRun:
     return SavedRun(row.id, row.job_id or "", row.label, row.method, row.data_name, row.status, row.message,
                     json.loads(row.config), json.loads(row.curves), json.loads(row.result),
                     json.loads(row.confusion) if row.confusion else None, json.loads(row.label_names),
-                    bool(row.adapter_path), utc(row.created_at), utc(row.finished_at))
+                    bool(row.adapter_path), utc(row.created_at), utc(row.finished_at), row.race)
 
 
 def new_run_id() -> str:
@@ -54,13 +55,13 @@ def new_run_id() -> str:
 
 
 def add_run(store: Store, learner_id: str, run_id: str, *, job_id: str, label: str, method: str,
-            data_name: str, config: dict, label_names=()) -> None:
-    """Record a run as queued (before it trains, so a refresh finds it)."""
+            data_name: str, config: dict, label_names=(), race: str | None = None) -> None:
+    """Record a run as queued (before it trains, so a refresh finds it), with its race if it has one."""
     with store.engine.begin() as conn:
         conn.execute(insert(runs).values(
             id=run_id, learner_id=learner_id, job_id=job_id, label=label[:200], method=method,
             data_name=data_name[:200], status="queued", message="", config=json.dumps(config), curves="[]",
-            result="{}", label_names=json.dumps(list(label_names)), created_at=now()))
+            result="{}", label_names=json.dumps(list(label_names)), created_at=now(), race=race))
 
 
 def set_status(store: Store, run_id: str, status: str) -> None:

@@ -61,6 +61,7 @@ runs = Table(
     Column("adapter_path", String(500)),  # zip under the data folder, relative to it
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True)),
+    Column("race", String(32)),  # the race it was queued in (None: a run on its own); revision 0002
     Index("ix_runs_learner", "learner_id"),
 )
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 from peft_edu.registry import METHODS
-from peft_edu.viz.style import FAMILY_COLORS, base_layout, fmt_int
+from peft_edu.viz.style import FAMILY_COLORS, base_layout, fmt_int, n_lines, wrap
 
 DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot", "5px,2px")
 
@@ -55,6 +55,9 @@ def trainable_figure(trainable: dict[str, int], total: int) -> go.Figure:
     return fig
 
 
+AXIS_CHARS = 44  # characters per line of an x-axis title (13 px): what a 400 px screen's plot holds
+AXIS_LINE_PX = 18  # height of one more line of it
+
 PARETO_AXES = {  # axis key -> (label, log scale?)
     "trainable": ("trainable parameters without the head (log scale)", True),
     "memory": ("memory the run held: weights, gradients, optimizer state, saved activations (kB)", False),
@@ -63,27 +66,47 @@ PARETO_AXES = {  # axis key -> (label, log scale?)
 }
 
 
-def pareto_figure(points: dict[str, tuple[float, float]], front: list[str], axis: str, title: str) -> go.Figure:
-    """Test accuracy against one cost per method (``points``: key -> (cost, accuracy)); the
-    Pareto front (``front``: no other method is cheaper and at least as accurate) joined by a line
-    and named, the others as markers with their name on hover."""
-    label, log = PARETO_AXES[axis]
+def _accuracy_axis(accuracies: list[float]) -> dict:
+    """Tick format and range of an accuracy axis: whole percents unless the points lie within ten
+    points of each other (then 50% and 51% would both read "51%"), and room above and below the
+    points for their names."""
+    if not accuracies:
+        return {"tickformat": ".0%"}
+    low, high = min(accuracies), max(accuracies)
+    pad = max(0.01, 0.12 * (high - low))
+    return {"tickformat": ".0%" if high - low >= 0.1 else ".1%", "range": [low - pad, high + pad]}
+
+
+def pareto_figure(points: dict[str, tuple[float, float]], front: list[str], axis: str, title: str, *,
+                  names: dict[str, str] | None = None, families: dict[str, str] | None = None,
+                  axes: dict[str, tuple[str, bool]] = PARETO_AXES,
+                  y_title: str = "test accuracy (task B)") -> go.Figure:
+    """Test accuracy against one cost per point (``points``: key -> (cost, accuracy)); the
+    Pareto front (``front``: no other point is cheaper and at least as accurate) joined by a line
+    and named, the others as markers with their name on hover.
+
+    Keys are method keys by default (the Compare race); the lab's race passes its run ids with
+    ``names`` and ``families`` (colours) of its own, and its own ``axes`` (key -> (title, log?))."""
+    names = names or {k: METHODS[k].name for k in points}
+    families = families or {k: METHODS[k].family for k in points}
+    label, log = axes[axis]
     fig = go.Figure()
     fig.add_trace(go.Scatter(
         x=[points[k][0] for k in front], y=[points[k][1] for k in front], mode="lines+markers+text",
-        name="Pareto front", text=[METHODS[k].name for k in front], cliponaxis=False,
+        name="Pareto front", text=[names[k] for k in front], cliponaxis=False,
         textposition=["top right" if i == 0 else "top left" for i in range(len(front))],  # the first at the left edge
         line=dict(color="#444", width=1.5, dash="dot"), marker=dict(size=1), hoverinfo="skip"))
-    for family in dict.fromkeys(METHODS[k].family for k in points):
-        keys = [k for k in points if METHODS[k].family == family]
+    for family in dict.fromkeys(families[k] for k in points):
+        keys = [k for k in points if families[k] == family]
         fig.add_trace(go.Scatter(
             x=[points[k][0] for k in keys], y=[points[k][1] for k in keys], mode="markers", name=family,
             marker=dict(size=[14 if k in front else 9 for k in keys], color=FAMILY_COLORS[family],
                         line=dict(color="#222", width=[2 if k in front else 0 for k in keys])),
-            text=[METHODS[k].name for k in keys],
+            text=[names[k] for k in keys],
             hovertemplate="%{text}: %{x:,.3~g} → %{y:.1%}<extra></extra>"))
+    label = wrap(label, AXIS_CHARS)  # plotly never wraps: a long axis title would run off a phone
     fig.update_xaxes(title=label, type="log" if log else "linear")
-    fig.update_yaxes(title="test accuracy (task B)", tickformat=".0%")
-    base_layout(fig, title, height=520)
-    fig.update_layout(legend=dict(orientation="h", y=-0.25))
+    fig.update_yaxes(title=y_title, **_accuracy_axis([a for _, a in points.values()]))
+    base_layout(fig, title, height=520 + AXIS_LINE_PX * (n_lines(label) - 1))
+    fig.update_layout(legend=dict(orientation="h", y=-0.25 - 0.05 * (n_lines(label) - 1)))  # below the title
     return fig

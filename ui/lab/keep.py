@@ -16,6 +16,7 @@ import threading
 import streamlit as st
 
 from peft_edu.lab import jobs
+from peft_edu.lab.drift import general_texts
 from peft_edu.lab.saved import config_doc, marker, recorder, saved_view
 from peft_edu.store import runs
 from ui import learner
@@ -77,7 +78,7 @@ def submit(cfg, data, base, tokenizer, label_text: str | None = None, race: str 
     jobs.check_entry(learner_id, steps=cfg.steps, race=race)  # nothing kept for a refused run
     run_id, label_text = runs.new_run_id(), label_text or jobs.default_label(cfg)
     runs.add_run(store, learner_id, run_id, job_id="", label=label_text, method=cfg.method, data_name=name,
-                 config=config_doc(cfg), label_names=test.label_names)
+                 config=config_doc(cfg), label_names=test.label_names, race=race)
     record, box = recorder(store, learner_id, run_id, tokenizer, test), {}
 
     def on_done(*args, **kwargs):
@@ -86,7 +87,8 @@ def submit(cfg, data, base, tokenizer, label_text: str | None = None, race: str 
 
     try:
         job = jobs.submit(cfg, base, tokenizer, train, test, owner=state["lab_owner"], label_text=label_text,
-                          on_running=marker(store, run_id), on_done=on_done, learner=learner_id, race=race)
+                          on_running=marker(store, run_id), on_done=on_done, learner=learner_id, race=race,
+                          general_texts=general_texts())  # its encoder's drift, for the Pareto chart
     except ValueError:  # another tab of this learner was quicker: the limit holds, nothing is kept
         runs.delete_run(store, learner_id, run_id)
         raise

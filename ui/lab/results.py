@@ -8,20 +8,17 @@ from __future__ import annotations
 
 import streamlit as st
 
+from peft_edu.lab.drift import N_GENERAL
+from peft_edu.lab.pareto import own_memory as _own  # the run's tensors at their peak (the Pareto chart's memory)
 from peft_edu.lab.run_config import label
 from peft_edu.lab.saved import adapter_note, no_adapter_reason
 from peft_edu.store.runs import INTERRUPTED
 from peft_edu.viz.style import fmt_bytes, fmt_int
 from ui.charts import chart
 from ui.lab import keep
+from ui.lab.pareto import render_pareto
 
 state = st.session_state
-
-
-def _own(result) -> int:
-    """The run's own tensors at their peak: weights, gradients, optimizer state, saved activations."""
-    m = result.memory or {}
-    return sum(m.get(k, 0) for k in ("weights", "gradients", "optimizer", "activations"))
 
 
 def result_row(name: str, method: str, result, data_name: str) -> dict:
@@ -39,6 +36,7 @@ def result_row(name: str, method: str, result, data_name: str) -> dict:
         "run's memory": fmt_bytes(_own(result)) if _own(result) else "—",
         "of which activations": fmt_bytes(result.memory["activations"]) if result.memory else "—",
         "server memory (peak)": fmt_bytes(result.peak_memory_bytes),
+        "drift (1 − cos)": f"{result.drift:.4f}" if result.drift is not None else "—",  # lab.drift; — if not measured
         "device": result.device,
     }
 
@@ -106,6 +104,9 @@ def render_table(views, data_names: dict, baseline: float | None) -> None:
     rows = [result_row(v.label, v.cfg.method, v.result, data_names.get(v.id, "?"))
             for v in views if v.result is not None and v.result.total]
     st.dataframe(rows, hide_index=True, key="lab_results_table")
+    st.caption(f"**drift (1 − cos)**: how far the fine-tuned encoder's sentence embeddings of {N_GENERAL} general "
+               "help-desk passages (not your task) moved from the base model's; 0 = unchanged. The lab's stand-in "
+               "for forgetting (MiniLM has no masked-language-model head to measure).")
     if baseline is not None:
         st.caption(f"Head-only baseline (frozen encoder, only the classifier head trains): "
                    f"**{100 * baseline:.1f}%** test accuracy, measured in this app on the same data.")
@@ -148,6 +149,7 @@ def render_finished(saved: list, base_model, baseline_fn, baseline_model=None) -
         return
     data_names = {run.id: run.data_name for run in saved}
     render_table(views, data_names, baseline_fn(data_names[done[-1].id]))
+    render_pareto(saved)
     labels = {v.id: v.label for v in done}
     run_id = st.selectbox("Run to explore", list(reversed(labels)), format_func=labels.get, key="lab_explore")
     view, run = next(v for v in done if v.id == run_id), by_id[run_id]
