@@ -30,7 +30,10 @@ def test_lesson_renders(key):
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     assert at.header[0].value == f"Lesson: {peft_edu.METHODS[key].name} up close"
-    assert len(at.get("plotly_chart")) == CHARTS[key]
+    keys = [c.key for c in at.get("plotly_chart")]
+    wide = [k for k in keys if not k.endswith("_phone")]
+    assert len(wide) == CHARTS[key]
+    assert all(k[: -len("_phone")] in wide for k in keys if k.endswith("_phone"))  # a phone layout has its figure
 
 
 def test_unknown_key_warns():

@@ -84,11 +84,27 @@ class _Built(BaseFigure):
         return self.__dict__["_built_spec"]
 
 
-def chart(fig, key: str, shared: bool = False, **kwargs) -> None:
+WIDE, PHONE = "figwide-", "figphone-"  # container keys: Streamlit gives each the class st-key-<key>
+NARROW_PX = 640  # Streamlit stacks columns below this width: the phone layouts take over there too
+NARROW_CSS = (f"@media (max-width: {NARROW_PX}px) {{ [class*='st-key-{WIDE}'] {{ display: none; }} }}"
+              f"@media (min-width: {NARROW_PX + 1}px) {{ [class*='st-key-{PHONE}'] {{ display: none; }} }}")
+
+
+def chart(fig, key: str, shared: bool = False, phone=None, **kwargs) -> None:
     """``st.plotly_chart(fig)`` at the page's width, in the figure's own colours (its template; tests/
     test_contrast.py checks every text at >= 4.5:1). A figure from ``figure`` — or one passed with
     ``shared=True``, e.g. the result of a ``st.cache_resource`` function — is turned into its dict
-    once, not on every run."""
+    once, not on every run.
+
+    ``phone``: the same figure laid out for a 400 px screen (matrices in rows of two, subplots
+    stacked). Both are sent, each in a container of its own; the app's style sheet (``NARROW_CSS``)
+    shows the one that fits the browser's width, so neither the server nor the page has to know it."""
+    if phone is not None:
+        with st.container(key=f"{WIDE}{key}"):
+            chart(fig, key, shared, **kwargs)
+        with st.container(key=f"{PHONE}{key}"):
+            chart(phone, f"{key}_phone", shared, **kwargs)
+        return
     kwargs.setdefault("width", "stretch")
     kwargs.setdefault("theme", None)  # plotly's own template: Streamlit's theme fades tick text below 4.5:1
     with _LOCK:

@@ -23,15 +23,17 @@ def _run(key: str, size: int):
     return page_run(key, size)
 
 
-@st.cache_resource(max_entries=128, show_spinner=False)
-def _animation(key: str, size: int):
-    """The animated figure: built once per (method, size), never mutated afterwards."""
+@st.cache_resource(max_entries=256, show_spinner=False)
+def _animation(key: str, size: int, phone: bool = False):
+    """The animated figure (``phone``: laid out for a 400 px screen): built once per (method,
+    size, layout), never mutated afterwards."""
     from peft_edu.viz.matrices import tensor_animation
 
     run = _run(key, size)
     knob = knob_of(key)
     at = f", {knob.symbol} = {size}" if knob.arg else ""
-    return tensor_animation(run, f"{METHODS[key].name} training for real{at}: its tensors, step by step")
+    return tensor_animation(run, f"{METHODS[key].name} training for real{at}: its tensors, step by step",
+                            phone=phone)
 
 
 @st.cache_resource(max_entries=256, show_spinner=False)
@@ -117,10 +119,13 @@ def _watch(key: str, size: int) -> None:
                                 format_func=fmt_int)
         from peft_edu.viz.matrices import at_frame
 
-        chart(figure(at_frame, fig, steps.index(step)), key=f"method_{key}_still",
+        index = steps.index(step)
+        chart(figure(at_frame, fig, index), key=f"method_{key}_still",
+              phone=figure(at_frame, _animation(key, size, phone=True), index),
               config={"displayModeBar": False, "staticPlot": True})
     else:
-        chart(fig, key=f"method_{key}_animation", shared=True, config={"displayModeBar": False})
+        chart(fig, key=f"method_{key}_animation", shared=True, phone=_animation(key, size, phone=True),
+              config={"displayModeBar": False})
     st.caption(_run(key, size).caption)
 
 

@@ -47,9 +47,21 @@ def _heatmap(run, view, frame: dict, zmax: float) -> go.Heatmap:
     )
 
 
-def _subplot_title(view, shape: tuple[int, ...]) -> str:
+def _subplot_title(view, shape: tuple[int, ...], chars: int | None = None) -> str:
+    """'<b>B</b>' over 'trainable · 16×4'; on a phone (``chars``: a line's characters) the name is
+    wrapped and the role and the shape take a line each."""
     color = ROLE_COLOR[view.role]
-    return f"<b>{view.title}</b><br><span style='color:{color}'>{ROLE_WORD[view.role]}</span> · {shape[0]}×{shape[1]}"
+    role = f"<span style='color:{color}'>{ROLE_WORD[view.role]}</span>"
+    if chars is None:
+        return f"<b>{view.title}</b><br>{role} · {shape[0]}×{shape[1]}"
+    return f"<b>{_wrap_name(view.title, chars)}</b><br>{role}<br>{shape[0]}×{shape[1]}"
+
+
+def _wrap_name(name: str, chars: int) -> str:
+    """``wrap`` that may also break a long dotted name after a dot (attention.output.LayerNorm)."""
+    mark = "\u200b"
+    lines = wrap(name.replace(".", f".{mark} "), chars).split("<br>")
+    return "<br>".join(line.replace(f".{mark} ", ".").replace(mark, "") for line in lines)
 
 
 def _dim_label(name: str, n: int) -> str:
@@ -82,9 +94,12 @@ def _loss_traces(run, upto: int) -> list[go.Scatter]:
 
 
 SPEEDS = (("▶ Play", 180), ("▶ Slow", 600), ("▶ Fast", 60))  # (button, ms per frame)
+SLIDER_PX = 48  # on a phone the slider sits on its own line, this far under the buttons
 
 
-def _controls(steps: list[int], plot_px: float) -> tuple[list[dict], list[dict]]:
+def _controls(steps: list[int], plot_px: float, phone: bool = False) -> tuple[list[dict], list[dict]]:
+    """Play/Pause/Slow/Fast buttons and the step slider under the loss panel: side by side on a
+    desktop; on a phone the slider takes a full-width line of its own under the buttons."""
     below = -55 / plot_px  # under the loss axis' title, in fractions of the plot height
     plays = [dict(label=label, method="animate",
                   args=[None, {"frame": {"duration": ms, "redraw": True}, "fromcurrent": True,
@@ -97,59 +112,111 @@ def _controls(steps: list[int], plot_px: float) -> tuple[list[dict], list[dict]]
     slider_steps = [dict(label=fmt_int(s), method="animate",
                          args=[[str(s)], {"frame": {"duration": 0, "redraw": True}, "mode": "immediate",
                                           "transition": {"duration": 0}}]) for s in steps]
-    sliders = [dict(active=0, steps=slider_steps, x=0.42, len=0.58, y=below + 10 / plot_px, yanchor="top",
+    x, length, y = (0.0, 1.0, below - SLIDER_PX / plot_px) if phone else (0.42, 0.58, below + 10 / plot_px)
+    sliders = [dict(active=0, steps=slider_steps, x=x, len=length, y=y, yanchor="top",
                     currentvalue=dict(prefix="optimizer step: ", font=dict(size=13)),
                     pad=dict(t=30, b=10))]
     return menus, sliders
 
 
 LOSS_PX, GAP_PX, TOP_PX, BOTTOM_PX = 190, 95, 105, 150  # loss panel, gap, title and controls
+AXIS_TITLE_PX, TITLE_LINE_PX = 34, 16  # phone, between two rows: the upper row's axis titles, a title line
+PHONE_WIDTH = 300.0  # plot area of a 400 px phone: Streamlit's padding and the figure's margins taken off
+PHONE_PER_ROW = 2  # matrices per row on a phone
+PHONE_TITLE_CHARS = 16  # one line of a subplot title in a phone's half-width slot
+PHONE_MAX_HEIGHT = 200.0  # px of a phone's tallest matrix (a desktop's: grid.matrix_row's 330)
 
 
-def tensor_animation(run, title: str, width: float = 1150.0) -> go.Figure:
+MIN_CELL_PX = 4.0  # a phone's row holds a second matrix only if both still get squares this large
+
+
+def _pack(shapes, titles, width: float, per_row: int) -> list[list[int]]:
+    """Matrices in order, up to ``per_row`` a row, a row closed when the next one would not fit."""
+    from peft_edu.viz.grid import AXIS_PX, GAP_PX, title_px
+
+    groups, used = [], width + 1
+    for i, ((_, cols), title) in enumerate(zip(shapes, titles)):
+        need = max(cols * MIN_CELL_PX + AXIS_PX, title_px(title)) + GAP_PX
+        if groups and len(groups[-1]) < per_row and used + need <= width:
+            groups[-1].append(i)
+            used += need
+        else:
+            groups.append([i])
+            used = need
+    return groups
+
+
+def _rows(views, shapes, titles, width: float, per_row: int | None) -> list[tuple[list[int], object]]:
+    """The matrices in rows (all in one row, or ``per_row`` a row), every row with the same
+    square size: the smallest any row needs, so one number is one square everywhere."""
+    n = len(views)
+    groups = [list(range(n))] if not per_row else _pack(shapes, titles, width, per_row)
+    tall = dict(max_height=PHONE_MAX_HEIGHT) if per_row else {}
+    rows = [matrix_row([shapes[i] for i in g], [titles[i] for i in g], width=width, **tall) for g in groups]
+    if len(rows) > 1:
+        cell = min(r.cell for r in rows)
+        rows = [matrix_row([shapes[i] for i in g], [titles[i] for i in g], width=width, max_cell=cell, **tall)
+                for g in groups]
+    return list(zip(groups, rows))
+
+
+def tensor_animation(run, title: str, width: float = 1150.0, phone: bool = False) -> go.Figure:
     """Animated figure of ``run`` (a ``peft_edu.lessons.Run``): tensors on top, loss below.
 
     Every number is a square of the same size across all matrices (``viz.grid``), laid out for
-    a plot area about ``width`` pixels wide (Streamlit's wide layout)."""
+    a plot area about ``width`` pixels wide (Streamlit's wide layout). ``phone=True`` lays the
+    same figure out for a 400 px screen: two matrices a row, titles wrapped, the step slider on
+    a line of its own (``ui.charts.chart`` sends both and the browser's width picks one)."""
     views = list(run.tensors)
     shapes = [run.frames[0][v.name].shape for v in views]
-    titles = [_subplot_title(v, s) for v, s in zip(views, shapes)]
-    row = matrix_row(shapes, titles, width=width)
-    plot_px = row.height + GAP_PX + LOSS_PX
-    row_lo = (LOSS_PX + GAP_PX) / plot_px
+    titles = [_subplot_title(v, s, PHONE_TITLE_CHARS if phone else None) for v, s in zip(views, shapes)]
+    if phone:
+        width = PHONE_WIDTH
+    rows = _rows(views, shapes, titles, width, PHONE_PER_ROW if phone else None)
+    lines = [max(n_lines(titles[i]) for i in group) for group, _ in rows]
+    gaps = [0.0] + [AXIS_TITLE_PX + TITLE_LINE_PX * n + 6 for n in lines[1:]]  # above each row
+    matrices_px = sum(r.height for _, r in rows) + sum(gaps)
+    plot_px = matrices_px + GAP_PX + LOSS_PX
     fig = go.Figure()
     zmax = {v.name: _zmax(run, v.name) for v in views}
-    notes, axes = [], {}
-    for i, (view, shape) in enumerate(zip(views, shapes), start=1):
-        fig.add_trace(_heatmap(run, view, run.frames[0], zmax[view.name]).update(xaxis=f"x{i}", yaxis=f"y{i}"))
-        y = tuple(row_lo + (1 - row_lo) * f for f in row.y[i - 1])
-        axes.update(_matrix_axes(i, view, shape, row.x[i - 1], y))
-        notes.append(dict(text=titles[i - 1], x=row.centers[i - 1], y=1.0, xref="paper", yref="paper",
-                          xanchor="center", yanchor="bottom", yshift=6, showarrow=False, font=dict(size=12)))
-    _add_loss(fig, run, len(views) + 1, LOSS_PX / plot_px, axes, notes)
-    legend = _legend(views, -110 / plot_px)
+    notes, axes, top_px = [], {}, 0.0  # top_px: from the plot area's top down to the current row
+    for (group, row), gap in zip(rows, gaps):
+        top_px += gap
+        hi, lo = 1 - top_px / plot_px, 1 - (top_px + row.height) / plot_px
+        for k, i in enumerate(group):
+            view, shape, n = views[i], shapes[i], i + 1
+            fig.add_trace(_heatmap(run, view, run.frames[0], zmax[view.name]).update(xaxis=f"x{n}", yaxis=f"y{n}"))
+            y = tuple(lo + (hi - lo) * f for f in row.y[k])
+            axes.update(_matrix_axes(n, view, shape, row.x[k], y))
+            notes.append(dict(text=titles[i], x=row.centers[k], y=hi, xref="paper", yref="paper",
+                              xanchor="center", yanchor="bottom", yshift=6, showarrow=False, font=dict(size=12)))
+        top_px += row.height
+    _add_loss(fig, run, len(views) + 1, LOSS_PX / plot_px, axes, notes, phone)
+    legend_px = 110 + (SLIDER_PX + 75 if phone else 0)  # under the buttons (and a phone's slider and its ticks)
+    legend = _legend(views, -legend_px / plot_px, LEGEND_CHARS[phone])
     notes.append(legend)
     _add_frames(fig, run, views, zmax)
-    menus, sliders = _controls(run.steps, plot_px)
+    menus, sliders = _controls(run.steps, plot_px, phone)
     fig.update_layout(updatemenus=menus, sliders=sliders, showlegend=False, annotations=notes, **axes)
-    below = 16 * (n_lines(legend["text"]) - 1)  # the legend's extra lines (wrapped for a phone)
-    base_layout(fig, title, height=int(plot_px + TOP_PX + BOTTOM_PX + below))
+    bottom = BOTTOM_PX + (legend_px - 110) + 16 * (n_lines(legend["text"]) - 1)  # the legend's extra lines
+    base_layout(fig, title, height=int(plot_px + TOP_PX + bottom))
     top = TOP_PX + title_margin(fig.layout.title.text) - title_margin("")  # a wrapped title's extra lines
-    fig.update_layout(margin=dict(l=40, r=20, t=top, b=BOTTOM_PX + below))
+    top += TITLE_LINE_PX * max(lines[0] - 2, 0)  # a phone's first subplot titles of more than two lines
+    fig.update_layout(height=int(plot_px + top + bottom), margin=dict(l=40, r=20, t=top, b=bottom))
     return fig
 
 
-LEGEND_CHARS = 56  # one line of the colour key at 12 px on a 400 px phone
+LEGEND_CHARS = (56, 46)  # one line of the colour key at 12 px: left of a desktop's slider, a phone's plot area
 
 
-def _legend(views, y: float) -> dict:
+def _legend(views, y: float, chars: int) -> dict:
     """One line under the controls saying what each colour of the figure means."""
     roles = list(dict.fromkeys(v.role for v in views))
     scale = {"frozen": "grey ↔ blue", "trainable": "purple ↔ orange", "delta": "purple ↔ orange",
              "moving": "grey ↔ blue, outlined"}
     parts = [f"<span style='color:{ROLE_COLOR[r]}'>■</span> {ROLE_WORD[r]}: {scale[r]}" for r in roles]
     text = wrap("Colours: " + " · ".join(parts) + " · white = 0 · each tensor keeps one colour range for the whole run",
-                LEGEND_CHARS)
+                chars)
     return dict(text=text, x=0.0, y=y, xref="paper", yref="paper", xanchor="left", yanchor="top",
                 showarrow=False, font=dict(size=12, color="#1f1f1f"), align="left")
 
@@ -166,8 +233,9 @@ def at_frame(fig: go.Figure, index: int) -> go.Figure:
     return still
 
 
-def _add_loss(fig: go.Figure, run, i: int, top: float, axes: dict, notes: list) -> None:
-    """The loss panel (axes x{i}, y{i}): the whole run in grey, the run so far in orange."""
+def _add_loss(fig: go.Figure, run, i: int, top: float, axes: dict, notes: list, phone: bool = False) -> None:
+    """The loss panel (axes x{i}, y{i}): the whole run in grey, the run so far in orange. Its title
+    and the dashed line's key side by side, or on a phone the key on a line under the title."""
     ref = dict(xaxis=f"x{i}", yaxis=f"y{i}")
     fig.add_trace(go.Scatter(x=list(range(len(run.loss))), y=run.loss, mode="lines", name="whole run",
                              line=dict(color="#cccccc", width=2), hoverinfo="skip", **ref))
@@ -189,8 +257,9 @@ def _add_loss(fig: go.Figure, run, i: int, top: float, axes: dict, notes: list) 
     axes[f"yaxis{i}"] = dict(domain=[0, top], anchor=f"x{i}", title=run.loss_label, type="log",
                              exponentformat="power",
                              **({"dtick": 1} if decades > 1.5 else {"tickformat": ".2g"}))
+    shift = 4 + (17 if phone and run.reference_loss else 0)  # a phone: above the dashed line's key
     notes.append(dict(text="Training loss (log scale)", x=0.5, y=top, xref="paper", yref="paper",
-                      xanchor="center", yanchor="bottom", yshift=4, showarrow=False, font=dict(size=13)))
+                      xanchor="center", yanchor="bottom", yshift=shift, showarrow=False, font=dict(size=13)))
 
 
 def _add_frames(fig: go.Figure, run, views, zmax: dict[str, float]) -> None:

@@ -14,13 +14,22 @@ def wait_for_app_idle(page, timeout_ms: int = 60_000) -> None:
     """Wait until Streamlit has rendered the page and finished running its script."""
     page.wait_for_selector('[data-testid="stAppViewContainer"]', timeout=timeout_ms)
     page.wait_for_selector('[data-testid="stMainBlockContainer"] h1', timeout=timeout_ms)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout_ms
-    )
+    page.wait_for_function(SCRIPT_DONE, timeout=timeout_ms)
+
+
+# The app's own script state (Streamlit writes it on the stApp element): the header's status widget
+# is not drawn on a narrow screen, so it alone cannot say that a run is still going at 400 px.
+SCRIPT_DONE = """() => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    const state = app && app.dataset.testScriptState;
+    return state !== 'running' && state !== 'rerunRequested' && !document.querySelector('[data-testid="stStatusWidget"]');
+}"""
 
 
 PAINTED = """() => {
-    const busy = document.querySelector('[data-testid="stStatusWidget"], [data-testid="stSpinner"]');
+    const app = document.querySelector('[data-testid="stApp"]');
+    const running = app && ['running', 'rerunRequested'].includes(app.dataset.testScriptState);
+    const busy = running || document.querySelector('[data-testid="stStatusWidget"], [data-testid="stSpinner"]');
     const html = document.querySelector('[data-testid="stMain"]')?.innerHTML || '';
     const same = window.__lastMain === html;
     window.__lastMain = html;

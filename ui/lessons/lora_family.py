@@ -13,6 +13,7 @@ from peft_edu import METHODS
 from peft_edu.lessons import lora as lora_lessons
 from peft_edu.lessons import lora_family as fam
 from peft_edu.viz import lessons as figs
+from peft_edu.viz.narrow import stacked
 from peft_edu.viz.style import fmt_bytes, fmt_int
 from ui.charts import chart, figure
 from ui.lessons import pretraining
@@ -73,7 +74,8 @@ def lora() -> None:
 def lora_fa() -> None:
     st.subheader("A stays where it started, B learns")
     fa = _frozen_a(4)
-    chart(figure(_frozen_a_figure, fa), "lesson_lora_fa_moves")
+    fig = figure(_frozen_a_figure, fa)
+    chart(fig, "lesson_lora_fa_moves", phone=figure(stacked, fig))
     st.markdown(
         f"After {fa.steps[-1]} steps A has moved **{fa.a_moved_fa[-1]:.1f}** in LoRA-FA (it has no gradient) and "
         f"{fa.a_moved_lora[-1]:.2f} in LoRA. LoRA-FA trains {fmt_int(fa.trainable_fa)} numbers in this layer, "
@@ -118,7 +120,8 @@ def delta_lora() -> None:
     lam = st.select_slider("λ (update ratio; the paper uses 2)", options=(0.5, 1.0, 2.0, 4.0), value=2.0,
                            key="lesson_delta_lora_lam")
     runs = [_delta(0.0), _delta(float(lam))]
-    chart(figure(_delta_figure, *runs), "lesson_delta_lora_moves")
+    fig = figure(_delta_figure, *runs)
+    chart(fig, "lesson_delta_lora_moves", phone=figure(stacked, fig))
     run = runs[1]
     st.markdown(
         f"Until step K = {run.start}, W is bit-for-bit W₀; then every step adds λ·(α/r)·(B_{{t+1}}A_{{t+1}} − "
@@ -165,7 +168,8 @@ def rslora() -> None:
 def dora() -> None:
     st.subheader("Magnitude and direction")
     results = [_magdir(m) for m in ("full", "lora", "dora")]
-    chart(figure(_magdir_figure, *results), "lesson_dora_magdir")
+    fig = figure(_magdir_figure, *results)
+    chart(fig, "lesson_dora_magdir", phone=figure(stacked, fig))
     last = {r.method: r for r in results}
     st.markdown(
         "Each row of W is a length (magnitude) times a unit vector (direction). DoRA trains the length "
