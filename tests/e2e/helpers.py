@@ -7,7 +7,8 @@ from tests.server import OUTPUT
 
 SHOTS = OUTPUT / "screenshots"
 EXCEPTION = '[data-testid="stException"]'
-ANIMATION = '[data-testid="stPlotlyChart"]'  # a method page's animation is its first Plotly chart
+ANIMATION = '[data-testid="stPlotlyChart"]:visible'  # a method page's animation is its first Plotly chart shown (a phone
+# layout of it is sent too, hidden at a desktop's width: ui/charts.py)
 
 
 def wait_for_app_idle(page, timeout_ms: int = 60_000) -> None:
