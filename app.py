@@ -8,7 +8,6 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import streamlit as st  # noqa: E402
 
 from ui import learner, perf  # noqa: E402
-from ui.charts import NARROW_CSS  # noqa: E402
 from ui.guide import render_next  # noqa: E402
 from ui.nav import navigation_sections  # noqa: E402
 from ui.quiz_widgets import render_method_quiz, render_quiz_progress_sidebar  # noqa: E402
@@ -18,8 +17,12 @@ clock = perf.Clock()  # the server's CPU and wall time of this page run (ui/perf
 st.set_page_config(page_title="PEFT Lab", page_icon=":material/tune:", layout="wide")
 # Captions: Streamlit fades them to 60 % opacity (3.9:1 on white, their links 3.0:1) and no theme option
 # sets their colour; a grey at full opacity instead: 7.0:1 (WCAG AA 4.5:1; tests/e2e/test_narrow_e2e.py).
-# Figures sent in a desktop and a phone layout (ui/charts.py): the browser's width shows one of them.
-st.html("<style>[data-testid='stCaptionContainer']{opacity:1;color:#5c5955}" + NARROW_CSS + "</style>")
+# Figures sent in a desktop and a phone layout (ui/charts.py): the browser's width shows one of them;
+# the rule is ui.charts.NARROW_CSS, written out here because st.html only ever gets a constant
+# (tests/test_safety.py; tests/test_narrow_layout.py checks the two are the same).
+st.html("<style>[data-testid='stCaptionContainer']{opacity:1;color:#5c5955}"
+        "@media (max-width: 640px) { [class*='st-key-figwide-'] { display: none; } }"
+        "@media (min-width: 641px) { [class*='st-key-figphone-'] { display: none; } }</style>")
 init_state()
 
 

@@ -131,3 +131,19 @@ def test_share_bar_labels_sit_just_above_their_bar(key):
     shares = list(fig.data[0].x)
     assert shares == pytest.approx([r.share for r in rows])
     assert [a + b for a, b in zip(shares, fig.data[1].x)] == pytest.approx([100.0] * len(rows))
+
+
+def test_the_app_style_sheet_holds_the_charts_width_rule():
+    """app.py writes ui.charts' rule out as a constant (st.html only draws constants): the two agree,
+    so the browser's width shows exactly one layout of each figure."""
+    import ast
+
+    from tests.conftest import ROOT
+    from ui.charts import NARROW_CSS, PHONE, WIDE
+
+    calls = [node for node in ast.walk(ast.parse((ROOT / "app.py").read_text(encoding="utf-8")))
+             if isinstance(node, ast.Call) and ast.unparse(node.func) == "st.html"]
+    assert len(calls) == 1
+    style = calls[0].args[0].value
+    assert NARROW_CSS in style
+    assert f"st-key-{WIDE}" in NARROW_CSS and f"st-key-{PHONE}" in NARROW_CSS
