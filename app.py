@@ -7,6 +7,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import streamlit as st  # noqa: E402
 
+from peft_edu.viz import load_pandas  # noqa: E402
 from ui import learner, perf  # noqa: E402
 from ui.guide import render_next  # noqa: E402
 from ui.nav import navigation_sections  # noqa: E402
@@ -47,6 +48,7 @@ def _warm_imports() -> None:
     is drawn, so the first method page or lab visit does not wait seconds for imports; then
     the warm-up computes every method page and the Compare race (off: PEFT_LAB_WARM_UP=0)."""
     def load() -> None:
+        load_pandas()  # before anything that may import it (transformers): see peft_edu/viz/__init__.py
         try:
             import peft_edu.inject  # noqa: F401  (imports torch)
             import peft_edu.viz.matrices  # noqa: F401
@@ -75,6 +77,8 @@ learner.render_sidebar()  # the learner from the URL's code (or a new one): kept
 render_quiz_progress_sidebar()
 
 try:
+    if page.url_path:  # every page but home: pandas first (home builds its one figure without it)
+        load_pandas()
     page.run()
     render_next(page.url_path)  # the guided path's next page, at the end of every page on it
 finally:  # also when a click interrupts this run

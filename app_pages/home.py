@@ -6,6 +6,7 @@ from ui.guide import render_path
 from ui.links import link
 from peft_edu import METHODS
 from peft_edu.sizing.memory import GB, full_finetune_bytes
+from peft_edu.viz import pandas_gate
 from peft_edu.viz.style import fmt_int
 from peft_edu.viz.timeline import methods_timeline
 
@@ -64,7 +65,8 @@ st.markdown(
 )
 
 st.header(f"{len(METHODS)} methods, one timeline")
-chart(methods_timeline(), key="home_timeline", width="stretch")
+with pandas_gate():  # a new server's first page does not wait for pandas (peft_edu/viz/__init__.py)
+    chart(methods_timeline(), key="home_timeline", width="stretch")
 st.caption("Each marker is one paper; hover for its title. Open a method below.")
 link_cols = st.columns(4)
 for i, key in enumerate(METHODS):

@@ -3,10 +3,12 @@ session, an unknown code starts afresh, "Delete my data" removes everything; eac
 real SQLite file and a real PostgreSQL server (tests/pg.py)."""
 from __future__ import annotations
 
+import time
+
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import ROOT
-from tests.stores import app_store, postgres_server, store_url  # noqa: F401  (fixtures)
+from tests.stores import app_store, postgres_server, store_url, written  # noqa: F401  (fixtures)
 
 QUIZ = str(ROOT / "app_pages" / "quiz.py")
 
@@ -61,6 +63,7 @@ def test_the_code_brings_back_the_quiz_and_the_progress(app_store):
 def test_an_unknown_or_tampered_code_starts_afresh(app_store):
     first = AppTest.from_file(QUIZ, default_timeout=60).run()
     code = first.session_state["learner_code"]
+    written(app_store, first.session_state["learner"].id)
     app_store.record_answer(first.session_state["learner"].id, "q", "lora", True)
     tampered = code[:-1] + ("2" if code[-1] != "2" else "3")
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
@@ -74,6 +77,7 @@ def test_an_unknown_or_tampered_code_starts_afresh(app_store):
 def test_delete_my_data(app_store):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
     me, code = at.session_state["learner"], at.session_state["learner_code"]
+    written(app_store, me.id)  # home leaves the new learner to be written just after its run
     app_store.record_answer(me.id, "q", "lora", True)
     at.sidebar.text_input(key="learner_name_w").input("Ann").run()
     assert app_store.learner(me.id).name == "Ann"
@@ -158,6 +162,13 @@ def test_a_corrupt_database_file_is_a_message_and_a_fresh_start(tmp_path, monkey
     learner._open.clear()
     try:
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+        assert not at.exception, at.exception
+        # home's first run does not wait for the store; it is opened just after, and from the
+        # next run on the sidebar says what happened
+        deadline = time.monotonic() + 30
+        while not learner._open.ready() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        at.run()
         assert not at.exception, at.exception
         warning = " ".join(w.value for w in at.sidebar.warning)
         assert "could not be read" in warning and "fresh, empty store" in warning

@@ -7,11 +7,15 @@ The topics and the length are also in the page's URL (``load_url``/``save_url``)
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import streamlit as st
 
 from peft_edu.quiz import default_bank, grade, sample_quiz
-from peft_edu.store import Store
 from ui import url_state
+
+if TYPE_CHECKING:  # the store (SQLAlchemy) loads only when a learner's work is read or written
+    from peft_edu.store import Store
 
 KEY = "quiz"  # the kept document's key
 state = st.session_state

@@ -93,8 +93,10 @@ def warm_pages(keys=None, race: bool = True) -> list[str]:
 
 
 def _run() -> None:
+    from peft_edu.viz import load_pandas
     from ui.guide import path
 
+    load_pandas()  # before any figure or import that needs it (peft_edu/viz/__init__.py)
     t0 = time.perf_counter()
     from peft_edu import METHODS
 

@@ -4,56 +4,22 @@ the class view: ``peft_edu.store.teacher``.
 
 A learner is found only through the code: ``find(code)`` hashes it and looks the hash up, so
 a guessed or tampered code finds nobody. Every other call takes the learner's public id,
-which the app only ever gets from ``find`` or ``new_learner``.
+which the app only ever gets from ``find``, ``new_learner`` or ``codes.make_learner``.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import re
-import secrets
 import shutil
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 from sqlalchemy import case, delete, func, insert, select, update
 from sqlalchemy.engine import Engine
 
+from peft_edu.store.codes import (ALPHABET, CODE, CODE_LENGTH, NAME_LENGTH, Learner,  # noqa: F401  (re-exported)
+                                  code_hash, make_learner, new_code, now, utc)
 from peft_edu.store.engine import data_dir, default_url, open_engine
 from peft_edu.store.schema import answers, kept, learners, runs
-
-ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"  # no 0/o, 1/l/i: a code read aloud is not misheard
-CODE_LENGTH = 12  # 31**12 ≈ 2**59 codes: guessing one is hopeless
-CODE = re.compile(f"^[{ALPHABET}]{{{CODE_LENGTH}}}$")
-NAME_LENGTH = 80
-
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def utc(moment: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes: they were written in UTC."""
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment
-
-
-def new_code() -> str:
-    return "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
-
-
-def code_hash(code: str) -> str:
-    return hashlib.sha256(code.encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class Learner:
-    id: str  # public id (folders, the teacher's view); never a way in
-    name: str  # display name, "" when none was given
-    created_at: datetime
-    last_seen: datetime
 
 
 def _learner(row) -> Learner:
@@ -69,13 +35,16 @@ class Store:
     # -- learners
     def new_learner(self, name: str = "") -> tuple[Learner, str]:
         """A new learner and its resume code (the only time the code is known in the clear)."""
-        code, moment = new_code(), now()
-        learner_id = secrets.token_hex(6)
+        learner, code = make_learner(name)
+        self.add_learner(learner, code)
+        return learner, code
+
+    def add_learner(self, learner: Learner, code: str) -> None:
+        """Write a learner made without the store (``codes.make_learner``) with its resume code."""
         with self.engine.begin() as conn:
-            conn.execute(insert(learners).values(id=learner_id, code_hash=code_hash(code),
-                                                 name=name.strip()[:NAME_LENGTH] or None,
-                                                 created_at=moment, last_seen=moment))
-        return Learner(learner_id, name.strip()[:NAME_LENGTH], moment, moment), code
+            conn.execute(insert(learners).values(id=learner.id, code_hash=code_hash(code),
+                                                 name=learner.name[:NAME_LENGTH] or None,
+                                                 created_at=learner.created_at, last_seen=learner.last_seen))
 
     def find(self, code: str) -> Learner | None:
         """The learner whose resume code is ``code``; None for any other string."""
