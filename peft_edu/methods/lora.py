@@ -82,7 +82,9 @@ class LoRALinear(nn.Module):
         if self.merged:
             return h
         z = F.linear(self.dropout(x), self.A)  # (..., r)
-        return h + F.linear(z, self.B) * self.scaling  # (..., d_out)
+        # (alpha / r) · B z, with the scaling applied to B (d_out × r numbers) rather than to the
+        # product (one number per token and output): the same update, fewer multiplications
+        return h + F.linear(z, self.B * self.scaling)  # (..., d_out)
 
     def delta_weight(self) -> torch.Tensor:
         """ΔW = (alpha / r) · B A, shape (d_out, d_in): the one truth for merge and tests."""
