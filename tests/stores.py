@@ -32,15 +32,16 @@ def app_store(store_url, tmp_path, monkeypatch):
     learner._open.clear()
 
 
-def written(store, learner_id: str, timeout: float = 30):
-    """The learner, once the app has written it: a new visitor's first page that needs no store
-    (home) leaves the write to a thread that runs after the page run (ui/learner.py)."""
+def written(find, key: str, timeout: float = 30):
+    """``find(key)`` (``store.learner`` by id, ``store.find`` by code) once the app has written
+    the learner: a new visitor's first page that needs no store (home) leaves the write to a
+    thread that runs after the page run (ui/learner.py)."""
     import time
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = store.learner(learner_id)
+        found = find(key)
         if found is not None:
             return found
         time.sleep(0.05)
-    raise AssertionError(f"learner {learner_id} was not written within {timeout} s")
+    raise AssertionError(f"learner {key} was not written within {timeout} s")

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from peft_edu.store import open_store
 from tests.conftest import ROOT
-from tests.stores import app_store, postgres_server, store_url  # noqa: F401  (fixtures)
+from tests.stores import app_store, postgres_server, store_url, written  # noqa: F401  (fixtures)
 
 HOME_FIRST_RUN = """
 import json, sys, threading
@@ -65,23 +65,12 @@ def _sidebar_only() -> None:  # a page that needs no store, after the app's side
     learner.render_sidebar()
 
 
-def _found(store, code: str, timeout: float = 30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = store.find(code)
-        if found is not None:
-            return found
-        time.sleep(0.1)
-    return None
-
-
 def test_a_page_that_needs_no_store_leaves_its_new_learner_to_be_written_after_the_run(app_store):
     at = AppTest.from_function(_sidebar_only, default_timeout=120).run()
     assert not at.exception, at.exception
     me, code = at.session_state["learner"], at.session_state["learner_code"]
     assert at.query_params["learner"] in (code, [code])
-    found = _found(app_store, code)
-    assert found is not None and found.id == me.id
+    assert written(app_store.find, code).id == me.id
     at.run()  # the next run knows it is written: the same learner, no "deleted" notice
     assert at.session_state["learner"].id == me.id and not at.sidebar.info
 

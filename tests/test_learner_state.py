@@ -63,7 +63,7 @@ def test_the_code_brings_back_the_quiz_and_the_progress(app_store):
 def test_an_unknown_or_tampered_code_starts_afresh(app_store):
     first = AppTest.from_file(QUIZ, default_timeout=60).run()
     code = first.session_state["learner_code"]
-    written(app_store, first.session_state["learner"].id)
+    written(app_store.learner, first.session_state["learner"].id)
     app_store.record_answer(first.session_state["learner"].id, "q", "lora", True)
     tampered = code[:-1] + ("2" if code[-1] != "2" else "3")
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
@@ -77,7 +77,7 @@ def test_an_unknown_or_tampered_code_starts_afresh(app_store):
 def test_delete_my_data(app_store):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
     me, code = at.session_state["learner"], at.session_state["learner_code"]
-    written(app_store, me.id)  # home leaves the new learner to be written just after its run
+    written(app_store.learner, me.id)  # home leaves the new learner to be written just after its run
     app_store.record_answer(me.id, "q", "lora", True)
     at.sidebar.text_input(key="learner_name_w").input("Ann").run()
     assert app_store.learner(me.id).name == "Ann"
