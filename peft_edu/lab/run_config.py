@@ -27,7 +27,7 @@ class RunConfig:
     method: str = "lora"  # registry key, or "head_only"
     config: object = None  # the method's own frozen Config (None for head_only)
     lr: float = 2e-3  # AdamW learning rate of the method's parameters (LoRA+: of A; B gets ratio × lr)
-    head_lr: float = 2e-3  # learning rate of the classifier head (a method's LAB may set its own, measured)
+    head_lr: float = 2e-3  # learning rate of the classifier head (the same for every method)
     steps: int = 100  # optimizer steps (each method's LAB sets its own; LoRA: 90 % by step ~35)
     batch_size: int = 16  # sentences per step
     seed: int = 0  # batch order, dropout and the method's random init
@@ -80,8 +80,7 @@ def defaults(method: str, **overrides) -> RunConfig:
     run_fields = {f.name for f in dataclasses.fields(RunConfig)}
     knobs = {k: v for k, v in overrides.items() if k not in run_fields}
     config = dataclasses.replace(lab.config, **knobs) if knobs else lab.config
-    run = {"lr": lab.lr, "steps": lab.steps, **({"head_lr": lab.head_lr} if lab.head_lr else {}),
-           **{k: v for k, v in overrides.items() if k in run_fields}}
+    run = {"lr": lab.lr, "steps": lab.steps, **{k: v for k, v in overrides.items() if k in run_fields}}
     return RunConfig(method=method, config=config, **run)
 
 

@@ -138,7 +138,6 @@ class LabDefaults:
     lr: float  # AdamW learning rate of the method's own parameters (the head has its own)
     steps: int  # optimizer steps, batch 16
     config: object = None  # the method's Config for the lab; None = Config() (the paper's)
-    head_lr: float | None = None  # the classifier head's rate when measured for this method; None = RunConfig's
 
 
 @dataclass(frozen=True)
