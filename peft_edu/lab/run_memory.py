@@ -52,26 +52,13 @@ def state_split(model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[int
 
 
 class SavedTensorMeter:
-    """Peak bytes autograd saves for backward in the steps run under ``measure(model)``.
-
-    The hook costs Python work per saved tensor (~10 % of a MiniLM LoRA step), so a step
-    whose ``size`` (the batch's padded length, at a fixed batch size) is no larger than one
-    already measured is not measured again: every saved activation of a transformer grows
-    with the sequence length, so that step cannot save more. The peak stays exact."""
+    """Peak bytes autograd saves for backward in the steps run under ``measure(model)``."""
 
     def __init__(self) -> None:
         self.peak = 0
-        self._largest: int | None = None  # the largest ``size`` measured so far
-
-    def measure(self, model: nn.Module, size: int | None = None):
-        if size is not None and self._largest is not None and size <= self._largest:
-            return contextlib.nullcontext()
-        if size is not None:
-            self._largest = size
-        return self._measure(model)
 
     @contextlib.contextmanager
-    def _measure(self, model: nn.Module):
+    def measure(self, model: nn.Module):
         params = {p.untyped_storage().data_ptr() for p in model.parameters()}
         seen: dict[int, int] = {}
 
@@ -82,7 +69,7 @@ class SavedTensorMeter:
             return t
 
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            yield self
+            yield
         self.peak = max(self.peak, sum(seen.values()))
 
 

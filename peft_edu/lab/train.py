@@ -239,8 +239,7 @@ def _loop(cfg: RunConfig, model: nn.Module, train_enc: Encoded, test_enc: Encode
         batch = {k: v.to(device) for k, v in train_enc.batch(next(batches)).items()}
         if spec is not None and spec.has_lr_schedule:
             scheduled_lr(optimizer, base_lrs, spec, step - 1, cfg.steps, cfg.config)
-        size = batch["input_ids"].shape[1]  # padded length: what the saved activations grow with
-        with saved.measure(model, size) if saved is not None else contextlib.nullcontext():
+        with saved.measure(model) if saved is not None else contextlib.nullcontext():
             loss, batch_acc, seconds = _train_step(model, optimizer, after_step, batch, extra)
         if not math.isfinite(loss):
             result.status, result.message = "diverged", _diverged_message(cfg, step, loss)
