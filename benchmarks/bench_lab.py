@@ -1,6 +1,7 @@
 """The live lab's targets, measured on all-MiniLM-L6-v2 and the shipped "Did City win?" data.
 
     python benchmarks/bench_lab.py [--repeats 3] [--step-samples 30] [--skip-runs] [--no-trainer] [--all]
+        [--dropout P]
 
 1. LoRA r=8 with the lab's defaults (``defaults("lora")``), as a lab job runs it, with the
    thread count a job sets: time to 90 % — wall seconds from the start of ``train()`` (model
@@ -24,6 +25,10 @@
    alternately so that load from other processes hits both alike. Target: median ratio <= 1.0.
 4. ``--all``: every method's default run (seed 0): final accuracy, time to 90 %, wall and
    CPU seconds. Target: every run <= 15 s wall.
+
+``--dropout P`` runs all of it with the model's own dropout at P instead of the lab's default
+(``RunConfig.model_dropout``, 0): ``--dropout 0.1`` is the checkpoint's, the measurement behind
+the default.
 
 Step times: medians of ``--step-samples`` steps each. The load average is printed with
 each run: on a shared machine, wall times are only comparable at equal load.
@@ -51,6 +56,12 @@ from peft_edu.lab.run_config import METHOD_CHOICES, defaults  # noqa: E402
 from peft_edu.lab.train import prepare_model, train, training_threads  # noqa: E402
 
 ACC_TARGET, TO90_TARGET, WALL_TARGET, HEAD_CEILING, RATIO_TARGET, TRAINER_TARGET = 0.90, 5.0, 15.0, 0.75, 1.0, 0.5
+OVERRIDES: dict = {}  # RunConfig fields set for every run of this benchmark (--dropout)
+
+
+def lab_defaults(method: str, **overrides):
+    """The lab's default run of ``method``, with this benchmark's ``OVERRIDES`` and ``overrides``."""
+    return defaults(method, **(OVERRIDES | overrides))
 
 
 def one_run(method: str, seed: int, base, tok, train_set, test_set) -> dict:
@@ -58,7 +69,7 @@ def one_run(method: str, seed: int, base, tok, train_set, test_set) -> dict:
 
     CPU seconds (``time.process_time``, this process only) do not grow when other processes
     load the machine; wall seconds do."""
-    cfg = defaults(method, seed=seed)
+    cfg = lab_defaults(method, seed=seed)
     t0, c0 = time.perf_counter(), time.process_time()
     result = train(cfg, base, tok, train_set, test_set)
     run = {"status": result.status, "acc": result.test_accuracy or 0.0, "to90": result.seconds_to_accuracy(ACC_TARGET),
@@ -99,12 +110,12 @@ def trainer_median(repeats: int, base, tok, train_set, test_set) -> float | None
     """Median time to 90 % of the peft + transformers.Trainer script, seeds 0 .. repeats-1."""
     from benchmarks.trainer_reference import time_to_target
 
-    cfg, runs = defaults("lora"), []
+    cfg, runs = lab_defaults("lora"), []
     threads = torch.get_num_threads()
     for seed in range(repeats):
         found = time_to_target(base, tok, train_set, test_set, r=cfg.config.r, alpha=cfg.config.alpha, lr=cfg.lr,
                                batch=cfg.batch_size, steps=cfg.steps, eval_every=cfg.eval_every,
-                               max_length=cfg.max_length, seed=seed)
+                               max_length=cfg.max_length, model_dropout=cfg.model_dropout, seed=seed)
         torch.set_num_threads(threads)
         runs.append({"to90": found["seconds"]})
         print(f"  peft+Trainer   seed {seed}: 90 % after {fmt_s(found['seconds'])} (step {found['step']}), "
@@ -165,12 +176,15 @@ def probe_ceiling(base, tok, train_set, test_set) -> float:
 
 
 def hf_lora(base, cfg):
-    """Hugging Face peft's LoRA with the lab's settings on a copy of ``base``."""
+    """Hugging Face peft's LoRA with the lab's settings (``cfg``: a RunConfig) on a copy of ``base``,
+    the model's dropout as the lab's."""
     from peft import LoraConfig, get_peft_model
 
-    config = LoraConfig(task_type="SEQ_CLS", r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=0.0,
+    from benchmarks.trainer_reference import with_dropout
+
+    config = LoraConfig(task_type="SEQ_CLS", r=cfg.config.r, lora_alpha=cfg.config.alpha, lora_dropout=0.0,
                         target_modules=["query", "value"])
-    return get_peft_model(copy.deepcopy(base), config)
+    return get_peft_model(with_dropout(copy.deepcopy(base), cfg.model_dropout), config)
 
 
 def step_fn(model, lr: float, device):
@@ -193,9 +207,9 @@ def step_fn(model, lr: float, device):
 
 def step_times(samples: int, base, tok, train_set) -> tuple[float, float, int, int]:
     """Median step seconds of peft_edu's and peft's LoRA, timed alternately on the same batches."""
-    cfg, device = defaults("lora"), best_device()
+    cfg, device = lab_defaults("lora"), best_device()
     ours = prepare_model(base, cfg, device).train()
-    theirs = hf_lora(base, cfg.config).to(device).train()
+    theirs = hf_lora(base, cfg).to(device).train()
     n_ours = sum(p.numel() for p in ours.parameters() if p.requires_grad)
     n_theirs = sum(p.numel() for p in theirs.parameters() if p.requires_grad)
     enc = encode_cached(tok, train_set, cfg.max_length)
@@ -219,9 +233,15 @@ def main() -> None:
     parser.add_argument("--skip-runs", action="store_true", help="only the step-time comparison")
     parser.add_argument("--no-trainer", action="store_true", help="skip the peft + transformers.Trainer runs")
     parser.add_argument("--all", action="store_true", help="also every method's default run (seed 0)")
+    parser.add_argument("--dropout", type=float, default=None,
+                        help="the model's dropout in every run (default: the lab's, RunConfig.model_dropout; "
+                             "0.1 is the checkpoint's)")
     args = parser.parse_args()
+    if args.dropout is not None:
+        OVERRIDES["model_dropout"] = args.dropout
 
     torch.set_num_threads(training_threads(1))  # what a lab job sets when it runs alone (load-aware)
+    print(f"model dropout {lab_defaults('lora').model_dropout:g} in every run")
     print(f"device: {device_label()}, torch {torch.__version__}, {torch.get_num_threads()} threads, load average "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (other processes share them)")
     train_set, test_set = load_builtin()

@@ -4,8 +4,9 @@
 
 LoRA from ``peft.get_peft_model(LoraConfig(r, alpha, target query,value, task SEQ_CLS))`` on
 all-MiniLM-L6-v2, trained by ``transformers.Trainer`` on the shipped "Did City win?" data with
-the lab's LoRA defaults (batch, learning rate, steps, max_length; constant rate, no weight
-decay, as the lab's AdamW), evaluating the whole test split every ``eval_every`` steps
+the lab's LoRA defaults (batch, learning rate, steps, max_length, the model's dropout —
+what a user gets from ``from_pretrained(..., hidden_dropout_prob=p, attention_probs_dropout_prob=p,
+classifier_dropout=p)``; constant rate, no weight decay, as the lab's AdamW), evaluating the whole test split every ``eval_every`` steps
 (what a user who wants a curve writes). A callback records the wall time at which the eval
 accuracy first reached 90 %; training stops there (the rest of the run cannot change it).
 The clock starts where the lab's ``train()`` starts: before the model copy and
@@ -45,8 +46,17 @@ class TextDataset(torch.utils.data.Dataset):
         return {**{k: v[i] for k, v in self.enc.items()}, "labels": self.labels[i]}
 
 
+def with_dropout(model: torch.nn.Module, p: float) -> torch.nn.Module:
+    """``model`` with every dropout layer at ``p``: the same model ``from_pretrained`` builds when the
+    config's hidden, attention and classifier dropout are all ``p`` (BERT reads each from its layer)."""
+    for layer in model.modules():
+        if isinstance(layer, torch.nn.Dropout):
+            layer.p = p
+    return model
+
+
 def time_to_target(base, tokenizer, train_set, test_set, *, r: int, alpha: float, lr: float, batch: int,
-                   steps: int, eval_every: int, max_length: int, seed: int = 0,
+                   steps: int, eval_every: int, max_length: int, model_dropout: float, seed: int = 0,
                    target: float = TARGET) -> dict:
     """{"seconds": wall s to the first eval >= target (None if never), "step", "accuracy", "threads"}."""
     from peft import LoraConfig, get_peft_model
@@ -67,7 +77,7 @@ def time_to_target(base, tokenizer, train_set, test_set, *, r: int, alpha: float
         return {"accuracy": float((np.argmax(pred.predictions, -1) == pred.label_ids).mean())}
 
     t0 = time.perf_counter()
-    model = get_peft_model(copy.deepcopy(base), LoraConfig(task_type="SEQ_CLS", r=r, lora_alpha=alpha,
+    model = get_peft_model(with_dropout(copy.deepcopy(base), model_dropout), LoraConfig(task_type="SEQ_CLS", r=r, lora_alpha=alpha,
                                                             lora_dropout=0.0, target_modules=["query", "value"]))
     with tempfile.TemporaryDirectory() as out:
         args = TrainingArguments(output_dir=out, per_device_train_batch_size=batch, per_device_eval_batch_size=64,
@@ -98,7 +108,7 @@ def main() -> None:
     cfg = defaults("lora")
     found = time_to_target(base, tok, train_set, test_set, r=cfg.config.r, alpha=cfg.config.alpha, lr=cfg.lr,
                            batch=cfg.batch_size, steps=cfg.steps, eval_every=cfg.eval_every,
-                           max_length=cfg.max_length, seed=args.seed)
+                           max_length=cfg.max_length, model_dropout=cfg.model_dropout, seed=args.seed)
     print(found)
 
 

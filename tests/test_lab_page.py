@@ -44,13 +44,13 @@ def test_each_method_shows_its_knobs(at, method, knobs):
     assert not at.exception, at.exception
     labels = _labels(at)
     assert knobs <= labels, labels
-    assert {"Learning rate", "Steps", "Batch size", "Seed"} <= labels
+    assert {"Learning rate", "Steps", "Batch size", "Model dropout", "Seed"} <= labels
 
 
 def test_methods_without_size_knob_have_only_the_budget(at):
     for method in ("full", "ia3", "head_only"):
         at.selectbox(key="lab_method").set_value(method).run()
-        assert _labels(at) == {"Learning rate", "Steps", "Batch size", "Seed"}
+        assert _labels(at) == {"Learning rate", "Steps", "Batch size", "Model dropout", "Seed"}
 
 
 def test_vera_defaults_to_a_large_rank(at):

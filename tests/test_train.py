@@ -215,3 +215,51 @@ def test_the_runs_own_memory_is_split_as_the_calculator_splits_it(lora_result):
     assert m["activations"] >= 8 * 2 * d * 4  # batch 8, at least 2 tokens, width d, float32
     assert m["rss_growth"] >= 0
     assert m["weights"] + m["gradients"] + m["optimizer"] == lora_result.train_state_bytes
+
+
+def _train_mode_logits(model, seed: int) -> torch.Tensor:
+    batch = encode_cached(TOK, TRAIN, 16).batch(torch.arange(8))
+    torch.manual_seed(seed)
+    return model.train()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+
+
+def test_model_dropout_is_the_one_from_pretrained_builds_from_its_config():
+    """``model_dropout`` reaches every dropout site Hugging Face's config has (hidden, attention,
+    classifier): the copy draws the very masks of a BERT built with those config values, and at 0
+    a training-mode forward is deterministic. A method's own dropout keeps its value."""
+    from transformers import BertForSequenceClassification
+
+    base = lab_bert()
+    cfg = base.config.to_dict() | {"hidden_dropout_prob": 0.3, "attention_probs_dropout_prob": 0.3,
+                                   "classifier_dropout": 0.3}
+    reference = BertForSequenceClassification(type(base.config).from_dict(cfg))
+    reference.load_state_dict(base.state_dict())
+    ours = prepare_model(base, defaults("full", model_dropout=0.3))
+    assert torch.equal(_train_mode_logits(ours, 5), _train_mode_logits(reference, 5))
+    assert not torch.equal(_train_mode_logits(ours, 5), _train_mode_logits(ours, 6))  # dropout is on
+
+    off = prepare_model(base, defaults("full"))
+    assert defaults("full").model_dropout == 0.0
+    assert torch.equal(_train_mode_logits(off, 5), _train_mode_logits(off, 6))
+    assert torch.allclose(_train_mode_logits(off, 5), base.eval()(**{
+        k: v for k, v in encode_cached(TOK, TRAIN, 16).batch(torch.arange(8)).items() if k != "labels"}).logits)
+
+    lora = prepare_model(base, defaults("lora", model_dropout=0.0, dropout=0.25))
+    own = {layer.dropout.p for layer in lora.modules() if hasattr(layer, "B") and hasattr(layer, "dropout")}
+    assert own == {0.25}
+    assert base.bert.encoder.layer[0].attention.self.dropout.p == 0.1  # the base is untouched
+
+
+def test_model_dropout_out_of_range_is_refused():
+    for bad in (-0.1, 1.0, 1.5):
+        with pytest.raises(ValueError, match="model_dropout must be in"):
+            defaults("lora", model_dropout=bad).check()
+
+
+def test_a_run_kept_before_the_dropout_setting_reads_the_checkpoints_dropout():
+    from peft_edu.lab.saved import config_doc, config_from
+
+    doc = config_doc(defaults("lora", model_dropout=0.05))
+    assert config_from(doc).model_dropout == 0.05
+    del doc["model_dropout"]  # what a run kept by an older version holds
+    assert config_from(doc).model_dropout == 0.1

@@ -16,6 +16,7 @@ from peft_edu.registry import METHODS
 
 HEAD_ONLY = "head_only"  # the baseline: the classifier head trains, the encoder stays frozen
 METHOD_CHOICES = (HEAD_ONLY, *METHODS)  # what the lab offers, baseline first
+CHECKPOINT_DROPOUT = 0.1  # all-MiniLM-L6-v2's hidden and attention dropout (its config.json)
 HEAD_ONLY_LR = 5e-3  # a linear probe on frozen features takes large steps
 SEED_FIELDS = ("seed", "projection_seed")  # Config fields that follow the run's seed
 
@@ -36,6 +37,8 @@ class RunConfig:
     eval_examples: int = 64  # texts of the test split scored by those evaluations, a fixed subset (0 = all);
     # the last step scores the whole split. 64 MiniLM forwards cost ~1.5 steps (benchmarks/bench_lab.py)
     targets: str | None = None  # targets of methods that wrap linear layers ("query,value", "all-linear"); None = default
+    model_dropout: float = 0.0  # dropout of the pretrained model's own layers while training (its checkpoint
+    # says CHECKPOINT_DROPOUT); off by default, chosen by measurement: benchmarks/bench_lab.py --dropout
 
     def knobs(self) -> dict[str, object]:
         """The method's settings worth naming in a run's label: its size knob, and every other
@@ -59,6 +62,8 @@ class RunConfig:
             raise ValueError(f"learning rates must be at most 10, got lr={self.lr}, head_lr={self.head_lr}")
         if self.eval_examples < 0:
             raise ValueError("eval_examples must be >= 0")
+        if not 0.0 <= self.model_dropout < 1.0:
+            raise ValueError(f"model_dropout must be in [0, 1), got {self.model_dropout!r}")
 
 
 def _positive(**values: float) -> None:

@@ -16,7 +16,7 @@ import json
 from peft_edu.lab.data import encode_cached
 from peft_edu.lab.jobs import JobView
 from peft_edu.lab.metrics import StepMetrics, confusion_matrix
-from peft_edu.lab.run_config import HEAD_ONLY, RunConfig
+from peft_edu.lab.run_config import CHECKPOINT_DROPOUT, HEAD_ONLY, RunConfig
 from peft_edu.lab.train import TrainResult
 from peft_edu.methods import protocol
 from peft_edu.registry import METHODS
@@ -38,6 +38,7 @@ def config_from(doc: dict) -> RunConfig | None:
     """The RunConfig of a kept run; None when the method or its fields no longer exist."""
     try:
         fields = {k: v for k, v in doc.items() if k != "config"}
+        fields.setdefault("model_dropout", CHECKPOINT_DROPOUT)  # kept before the setting existed: trained at 0.1
         if doc.get("config") is None:
             return RunConfig(**fields, config=None)
         config_type = protocol(doc["method"]).Config

@@ -72,13 +72,29 @@ class TrainResult:
 
 # ---------------------------------------------------------------- model
 def prepare_model(base: nn.Module, cfg: RunConfig, device: torch.device | str = "cpu") -> nn.Module:
-    """A deep copy of ``base`` with ``cfg.method`` applied, on ``device``. ``base`` is untouched."""
+    """A deep copy of ``base`` with ``cfg.method`` applied, on ``device``. ``base`` is untouched.
+
+    The copy's own dropout layers (hidden, attention, classifier) are set to ``cfg.model_dropout``
+    before the method is applied, so a method's own dropout (LoRA's ``dropout``) keeps its value."""
     model = copy.deepcopy(base)
+    set_model_dropout(model, cfg.model_dropout)
     if cfg.method == HEAD_ONLY:
         _head_only(model)
     else:
         apply(model, cfg.method, **apply_options(cfg))
     return model.to(device)
+
+
+def set_model_dropout(model: nn.Module, p: float) -> int:
+    """Set every ``nn.Dropout`` of ``model`` to probability ``p``; returns how many there are.
+
+    BERT's attention reads its dropout from ``self.dropout.p`` when it calls
+    ``scaled_dot_product_attention``, so this covers the attention weights too. With ``p = 0``
+    a step is also a little cheaper: no masks are drawn, and none is saved for the backward pass."""
+    layers = [m for m in model.modules() if isinstance(m, nn.Dropout)]
+    for layer in layers:
+        layer.p = p
+    return len(layers)
 
 
 def _head_only(model: nn.Module) -> None:

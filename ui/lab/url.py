@@ -1,4 +1,4 @@
-"""The lab's recipe in its URL (``?method=vera&r=64&lr=0.002&steps=50&batch=16&seed=0``), so a
+"""The lab's recipe in its URL (``?method=vera&r=64&lr=0.002&steps=50&batch=16&dropout=0&seed=0``), so a
 teacher can hand out a link that opens the lab set up. UI only: the widget keys are
 ``ui.lab.knobs``'s; a value out of range snaps to the nearest one the widget offers, an
 unknown method or field is ignored. ``data=builtin|upload`` picks the data set (an uploaded file
@@ -14,9 +14,9 @@ from peft_edu.lab.run_config import METHOD_CHOICES, RunConfig, defaults
 from peft_edu.lab.data import BUILTIN_NAME
 from ui import url_state
 from ui.lab.data import UPLOAD
-from ui.lab.knobs import BATCH_CHOICES, LR_CHOICES, WIDGETS, nearest, step_range, widget_key
+from ui.lab.knobs import BATCH_CHOICES, DROPOUT_CHOICES, LR_CHOICES, WIDGETS, nearest, step_range, widget_key
 
-BUDGET = {"lr": "lr", "steps": "steps", "batch": "batch_size", "seed": "seed"}  # URL key -> RunConfig field
+BUDGET = {"lr": "lr", "steps": "steps", "batch": "batch_size", "dropout": "model_dropout", "seed": "seed"}  # URL key -> RunConfig field
 state = st.session_state
 
 
@@ -65,6 +65,8 @@ def load_url() -> None:
         state[widget_key(method, "steps")] = int(min(max(budget["steps"], low), top))
     if budget.get("batch") is not None:
         state[widget_key(method, "batch")] = nearest(BATCH_CHOICES, budget["batch"])
+    if budget.get("dropout") is not None:
+        state[widget_key(method, "model_dropout")] = nearest(DROPOUT_CHOICES, budget["dropout"])
     if budget.get("seed") is not None:
         state[widget_key(method, "seed")] = int(min(max(budget["seed"], 0), 10_000))
 
