@@ -109,7 +109,7 @@ def submit(cfg, data, label_text: str | None = None, race: str | None = None) ->
 
 
 def start_race(methods: list[str], budget, data) -> bool:
-    """One run per method, each with its own defaults and the same steps, batch size and seed:
+    """One run per method, each with its own defaults and the same steps, batch size, model dropout and seed:
     one entry of the learner's (checked whole before its first run is queued)."""
     try:
         jobs.check_entry(learner_id, steps=budget.steps, runs=len(methods))
@@ -119,7 +119,8 @@ def start_race(methods: list[str], budget, data) -> bool:
     race = len({run.race for run in keep.kept_runs() if run.race}) + 1  # "Race n": counted from the kept races
     race_id = f"race-{uuid.uuid4().hex[:12]}"
     for method in methods:
-        cfg = defaults(method, steps=budget.steps, batch_size=budget.batch_size, seed=budget.seed)
+        cfg = defaults(method, steps=budget.steps, batch_size=budget.batch_size, seed=budget.seed,
+                       model_dropout=budget.model_dropout)
         if not submit(cfg, data, f"Race {race} · {jobs.default_label(cfg)}", race=race_id):
             return True  # what was queued before the refusal runs (another tab raced this one)
     return True
@@ -147,7 +148,7 @@ with left:
         busy = submit(cfg, data) or busy
     with st.expander("Race: several methods, same budget"):
         st.caption(f"Each method with its default knobs, all with {cfg.steps:,} steps of batch "
-                   f"{cfg.batch_size} and seed {cfg.seed}; their curves are overlaid. A race counts as "
+                   f"{cfg.batch_size}, model dropout {cfg.model_dropout:g} and seed {cfg.seed}; their curves are overlaid. A race counts as "
                    f"one of your runs; your teacher allows up to {rule.max_race} methods in it.")
         race = st.multiselect("Methods", METHOD_CHOICES, default=["lora", "ia3", "prompt_tuning"][: rule.max_race],
                               format_func=method_label, key="lab_race_methods", max_selections=rule.max_race)

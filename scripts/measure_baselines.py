@@ -34,6 +34,7 @@ def measure(method: str, base, tokenizer, train_set, test_set) -> dict:
     head = sum(p.numel() for p in result.model.classifier.parameters())
     row = {"method": method, "trainable": result.trainable - head, "total": result.total - head,
            "accuracy": round(result.test_accuracy or 0.0, 4), "lr": cfg.lr, "steps": cfg.steps,
+           "model_dropout": cfg.model_dropout,
            "seconds": round(time.perf_counter() - t0, 1), "load": round(os.getloadavg()[0], 2)}
     print(row, flush=True)
     return row

@@ -173,13 +173,20 @@ def test_predict_and_confusion_matrix(lora_result):
 def test_training_threads_share_cores_and_back_off_under_load(monkeypatch):
     import os
 
+    from peft_edu.lab import train as train_module
     from peft_edu.lab.train import training_threads
 
     monkeypatch.delenv("PEFT_LAB_THREADS", raising=False)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))
     monkeypatch.setattr(os, "getloadavg", lambda: (0.5, 0.5, 0.5))
     assert (training_threads(1), training_threads(2), training_threads(16)) == (8, 4, 1)
+    monkeypatch.setattr(train_module, "runnable_now", lambda: 12)
     monkeypatch.setattr(os, "getloadavg", lambda: (9.0, 9.0, 9.0))  # oversubscribed: one thread
+    assert training_threads(1) == 1
+    # the average still counts a run that has just ended, but nothing else runs now: all cores
+    monkeypatch.setattr(train_module, "runnable_now", lambda: 0)
+    assert training_threads(1) == 8
+    monkeypatch.setattr(train_module, "runnable_now", lambda: None)  # no /proc: the average decides
     assert training_threads(1) == 1
     monkeypatch.setenv("PEFT_LAB_THREADS", "3")
     assert training_threads(1) == 3
@@ -263,3 +270,23 @@ def test_a_run_kept_before_the_dropout_setting_reads_the_checkpoints_dropout():
     assert config_from(doc).model_dropout == 0.05
     del doc["model_dropout"]  # what a run kept by an older version holds
     assert config_from(doc).model_dropout == 0.1
+
+
+def test_runnable_now_counts_busy_processes():
+    """/proc/loadavg's instantaneous count sees processes that spin right now."""
+    import subprocess
+    import sys
+    import time
+
+    from peft_edu.lab.train import runnable_now
+
+    if runnable_now() is None:
+        pytest.skip("no /proc/loadavg here")
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(3)]
+    try:
+        time.sleep(0.3)
+        assert max(runnable_now() for _ in range(20)) >= 2
+    finally:
+        for p in spinners:
+            p.kill()
+            p.wait()

@@ -29,7 +29,7 @@ class RunConfig:
     config: object = None  # the method's own frozen Config (None for head_only)
     lr: float = 2e-3  # AdamW learning rate of the method's parameters (LoRA+: of A; B gets ratio × lr)
     head_lr: float = 2e-3  # learning rate of the classifier head (the same for every method)
-    steps: int = 100  # optimizer steps (each method's LAB sets its own; LoRA: 90 % by step ~35)
+    steps: int = 100  # optimizer steps (each method's LAB sets its own; LoRA: 90 % by step ~25-30)
     batch_size: int = 16  # sentences per step
     seed: int = 0  # batch order, dropout and the method's random init
     max_length: int = 48  # tokens per sentence (longer ones are cut)

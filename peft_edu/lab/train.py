@@ -163,15 +163,30 @@ def training_threads(concurrent_runs: int = 1) -> int:
     oversubscribed (1-minute load average above the core count): intra-op threads wait for
     each other at every operation, and a descheduled one stalls the rest — measured on this
     2-core machine at load 10, a MiniLM LoRA step took 0.9 s on 1 thread and 8.8 s on 2.
+    The load is the 1-minute average, but no more than the tasks runnable right now: the average
+    still counts a run that ended a moment ago (a learner's previous run, 2 threads for 10 s, keeps
+    it near 2 for a minute), which would put the next run on one thread for nothing.
     The environment variable PEFT_LAB_THREADS overrides the choice.
     """
     raw = os.environ.get("PEFT_LAB_THREADS", "").strip()
     if raw.isdigit() and int(raw) >= 1:
         return int(raw)
     cores = cpu_cores()
-    if hasattr(os, "getloadavg") and os.getloadavg()[0] > cores:
-        return 1
+    if hasattr(os, "getloadavg"):
+        load, now = os.getloadavg()[0], runnable_now()
+        if (load if now is None else min(load, now)) > cores:
+            return 1
     return max(1, cores // max(1, concurrent_runs))
+
+
+def runnable_now() -> int | None:
+    """Tasks runnable on the machine at this instant, this thread aside (Linux: the 4th field of
+    /proc/loadavg, "running/total"); None where the kernel does not say."""
+    try:
+        with open("/proc/loadavg", encoding="ascii") as f:
+            return max(0, int(f.read().split()[3].split("/")[0]) - 1)
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 # ---------------------------------------------------------------- the loop

@@ -36,6 +36,7 @@ class BaselineRun:
     steps: int  # optimizer steps, batch 16
     seconds: float  # wall time of the run (shared machine: see load)
     load: float  # 1-minute load average when the run ended
+    model_dropout: float = 0.1  # the pretrained model's own dropout in the run (recorded since stop 25)
 
     @property
     def share(self) -> float:
