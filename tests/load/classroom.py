@@ -18,7 +18,9 @@ their tab open, sending the live panel's timer reruns as a browser does; when th
 are done they press Stop (runs belong to the learner and outlive the tab, so a learner stops
 theirs before leaving) and close. Reported per phase: page-run latency (rerun sent ->
 script_finished) median/p95 per page and action, page runs per second, errors, the server's
-RSS (server + children) before/peak/after. The whole run has a hard timeout.
+RSS (server + children) before/peak/after, the load generator's own CPU per second, and the
+page runs that overlapped a Chromium tab loading against the rest (a diagnostic: the browsers
+render on the same cores). The whole run has a hard timeout.
 """
 from __future__ import annotations
 
@@ -59,13 +61,28 @@ class Phase:
     seen: list[str] = field(default_factory=list)  # what the Chromium sessions and the trainers saw
     wall_s: float = 0.0
     server_cpu: dict = field(default_factory=dict)  # the app's own CPU seconds per page run (ui/perf.py)
+    ended: list[tuple[float, float]] = field(default_factory=list)  # (monotonic end, latency) of page runs
+    browser_windows: list[tuple[float, float]] = field(default_factory=list)  # when a Chromium tab was loading
 
     def record(self, action: str, run: PageRun, who: str) -> PageRun:
         self.runs[action].append(run.latency_s)
+        if action != "lab (live)":
+            self.ended.append((time.monotonic(), run.latency_s))
         self.errors.extend(f"{who} {action}: {e}" for e in run.errors)
         if not run.fragment and not run.title:
             self.errors.append(f"{who} {action}: no page title (h1) drawn")
         return run
+
+    def beside_browsers(self) -> dict:
+        """Page runs that overlapped a Chromium tab loading a page (the browsers render on the
+        same two cores) and those that did not: a diagnostic, the targets use all page runs."""
+        def overlaps(end: float, latency: float) -> bool:
+            return any(end - latency < b1 and end > b0 for b0, b1 in self.browser_windows)
+
+        inside = [t for end, t in self.ended if overlaps(end, t)]
+        outside = [t for end, t in self.ended if not overlaps(end, t)]
+        return {"while_a_browser_loads": stats(inside), "otherwise": stats(outside),
+                "browser_seconds": round(sum(b1 - b0 for b0, b1 in self.browser_windows), 1)}
 
     def summary(self) -> dict:
         page_runs = [t for action, ts in self.runs.items() if action != "lab (live)" for t in ts]
@@ -79,6 +96,7 @@ class Phase:
             "error_messages": self.errors[:20],
             "server_rss_mb": self.memory_mb,
             "server_cpu_per_page_run": self.server_cpu,
+            "page_runs_beside_chromium": self.beside_browsers(),
             "seen": self.seen,
         }
 
@@ -191,6 +209,7 @@ async def chromium_learner(browser, base: str, phase: Phase, idx: int, pages: tu
             await title.wait_for(timeout=120_000)
             await page.wait_for_function(IDLE_JS, timeout=120_000)
             seconds = time.monotonic() - t0
+            phase.browser_windows.append((t0, t0 + seconds))
             boxes = page.locator('[data-testid="stException"]')
             if await boxes.count():
                 phase.errors.append(f"chromium {idx} /{path}: {(await boxes.first.inner_text())[:300]}")
@@ -238,7 +257,7 @@ async def run_phase(base: str, proc: psutil.Process, phase: Phase, sessions: int
             await asyncio.sleep(1)
 
     sampler = asyncio.create_task(sample())
-    t0, unix0, cpu0 = time.monotonic(), time.time(), process_cpu_s(proc)
+    t0, unix0, cpu0, own0 = time.monotonic(), time.time(), process_cpu_s(proc), time.process_time()
     go, stop, ready = asyncio.Event(), asyncio.Event(), []  # a trainer is in ``ready`` once per step done
     trains = [asyncio.create_task(trainer(base, phase, i, steps, go, stop, ready)) for i in range(trainers)]
     if trains:  # all trainers have their lab open, then press Start together; learners come after
@@ -259,6 +278,9 @@ async def run_phase(base: str, proc: psutil.Process, phase: Phase, sessions: int
     phase.wall_s = time.monotonic() - t0
     phase.server_cpu = server_cpu(PAGE_LOG, unix0, time.time(), phase.wall_s)
     phase.server_cpu["process_cpu_s_per_wall_s"] = round((process_cpu_s(proc) - cpu0) / phase.wall_s, 2)
+    # the load generator's own CPU (all tabs share one asyncio thread): near 1.0 means the tabs read
+    # their frames late, and the latencies above measure this process as much as the server
+    phase.server_cpu["load_generator_cpu_s_per_wall_s"] = round((time.process_time() - own0) / phase.wall_s, 2)
     done.set()
     await sampler
     phase.memory_mb["peak"] = max(peak)
