@@ -148,8 +148,8 @@ with left:
         busy = submit(cfg, data) or busy
     with st.expander("Race: several methods, same budget"):
         st.caption(f"Each method with its default knobs, all with {cfg.steps:,} steps of batch "
-                   f"{cfg.batch_size}, model dropout {cfg.model_dropout:g} and seed {cfg.seed}; their curves are overlaid. A race counts as "
-                   f"one of your runs; your teacher allows up to {rule.max_race} methods in it.")
+                   f"{cfg.batch_size}, model dropout {cfg.model_dropout:g} and seed {cfg.seed}; their curves are "
+                   f"overlaid. A race counts as one of your runs; your teacher allows up to {rule.max_race} methods in it.")
         race = st.multiselect("Methods", METHOD_CHOICES, default=["lora", "ia3", "prompt_tuning"][: rule.max_race],
                               format_func=method_label, key="lab_race_methods", max_selections=rule.max_race)
         if st.button("Start race", key="lab_race", disabled=not race, icon=":material/sports_score:"):

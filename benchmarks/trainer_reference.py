@@ -5,10 +5,11 @@
 LoRA from ``peft.get_peft_model(LoraConfig(r, alpha, target query,value, task SEQ_CLS))`` on
 all-MiniLM-L6-v2, trained by ``transformers.Trainer`` on the shipped "Did City win?" data with
 the lab's LoRA defaults (batch, learning rate, steps, max_length, the model's dropout —
-what a user gets from ``from_pretrained(..., hidden_dropout_prob=p, attention_probs_dropout_prob=p,
-classifier_dropout=p)``; constant rate, no weight decay, as the lab's AdamW), evaluating the whole test split every ``eval_every`` steps
-(what a user who wants a curve writes). A callback records the wall time at which the eval
-accuracy first reached 90 %; training stops there (the rest of the run cannot change it).
+what a user gets from ``from_pretrained(..., hidden_dropout_prob=p,
+attention_probs_dropout_prob=p, classifier_dropout=p)``; constant rate, no weight decay, as the
+lab's AdamW), evaluating the whole test split every ``eval_every`` steps (what a user who
+wants a curve writes). A callback records the wall time at which the eval accuracy first
+reached 90 %; training stops there (the rest of the run cannot change it).
 The clock starts where the lab's ``train()`` starts: before the model copy and
 ``get_peft_model``; the texts are tokenised before it (the lab's are cached too).
 ``benchmarks/bench_lab.py`` calls ``time_to_target`` and prints the ratio to the lab's.
@@ -77,8 +78,8 @@ def time_to_target(base, tokenizer, train_set, test_set, *, r: int, alpha: float
         return {"accuracy": float((np.argmax(pred.predictions, -1) == pred.label_ids).mean())}
 
     t0 = time.perf_counter()
-    model = get_peft_model(with_dropout(copy.deepcopy(base), model_dropout), LoraConfig(task_type="SEQ_CLS", r=r, lora_alpha=alpha,
-                                                            lora_dropout=0.0, target_modules=["query", "value"]))
+    lora = LoraConfig(task_type="SEQ_CLS", r=r, lora_alpha=alpha, lora_dropout=0.0, target_modules=["query", "value"])
+    model = get_peft_model(with_dropout(copy.deepcopy(base), model_dropout), lora)
     with tempfile.TemporaryDirectory() as out:
         args = TrainingArguments(output_dir=out, per_device_train_batch_size=batch, per_device_eval_batch_size=64,
                                  learning_rate=lr, weight_decay=0.0, lr_scheduler_type="constant",

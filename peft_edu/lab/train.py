@@ -85,16 +85,15 @@ def prepare_model(base: nn.Module, cfg: RunConfig, device: torch.device | str = 
     return model.to(device)
 
 
-def set_model_dropout(model: nn.Module, p: float) -> int:
-    """Set every ``nn.Dropout`` of ``model`` to probability ``p``; returns how many there are.
+def set_model_dropout(model: nn.Module, p: float) -> None:
+    """Set every ``nn.Dropout`` of ``model`` to probability ``p``.
 
     BERT's attention reads its dropout from ``self.dropout.p`` when it calls
     ``scaled_dot_product_attention``, so this covers the attention weights too. With ``p = 0``
     a step is also a little cheaper: no masks are drawn, and none is saved for the backward pass."""
-    layers = [m for m in model.modules() if isinstance(m, nn.Dropout)]
-    for layer in layers:
-        layer.p = p
-    return len(layers)
+    for layer in model.modules():
+        if isinstance(layer, nn.Dropout):
+            layer.p = p
 
 
 def _head_only(model: nn.Module) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from peft_edu.lab.run_config import CHECKPOINT_DROPOUT
 from peft_edu.lessons.lowrank import matrix_run
 
 RUNS_FILE = Path(__file__).resolve().parents[2] / "assets" / "data" / "baseline_runs.json"
@@ -36,7 +37,7 @@ class BaselineRun:
     steps: int  # optimizer steps, batch 16
     seconds: float  # wall time of the run (shared machine: see load)
     load: float  # 1-minute load average when the run ended
-    model_dropout: float = 0.1  # the pretrained model's own dropout in the run (recorded since stop 25)
+    model_dropout: float = CHECKPOINT_DROPOUT  # the model's own dropout in the run (recorded since stop 25)
 
     @property
     def share(self) -> float:
