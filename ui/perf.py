@@ -59,7 +59,8 @@ def idle_collector() -> bool:
     Streamlit's own collection after every page run is off (.streamlit/config.toml,
     ``runner.postScriptGC``): with a class's shared models and figures it cost 0.4-0.6 s of CPU
     per run. Cyclic garbage (closed sessions, ended runs) is still collected — here, in a quiet
-    moment, and by Python's generational collector as usual."""
+    moment, and by Python's generational collector as usual; what the warm-up filled is frozen
+    out of the latter (``freeze_heap``)."""
     with _LOCK:
         if _GC["started"]:
             return False
@@ -68,14 +69,37 @@ def idle_collector() -> bool:
     return True
 
 
-def _collect_when_idle() -> None:
+def freeze_heap() -> int:
+    """Collect, then move every object left into the permanent generation; returns how many.
+
+    Called once the warm-up has filled the shared caches (the pretrained models, tokenizers, every
+    method page's run and figures). Python's automatic full collections then skip them: with them,
+    each one walked the whole heap and held the GIL for 0.5-1.0 s, a few times a minute under a
+    class's load (measured with ``gc.callbacks`` in the 100-session load test), and every page
+    run and message of the server waited meanwhile. The idle collection still looks at them."""
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
+
+
+def collect_idle() -> None:
+    """A full collection of everything, the frozen heap included (a cycle that died in it is
+    found), memory handed back to the OS, then what is left frozen again."""
     from peft_edu.lab.jobs import give_back_memory  # gc.collect + glibc's malloc_trim
 
+    frozen = gc.get_freeze_count() > 0
+    gc.unfreeze()
+    give_back_memory()
+    if frozen:
+        gc.freeze()
+
+
+def _collect_when_idle() -> None:
     while True:
         time.sleep(IDLE_S)
         with _LOCK:
             last_run = _RECENT[-1][3] if _RECENT else 0.0
         now = time.time()
         if now - last_run >= IDLE_S and now - _GC["last"] >= EVERY_S:
-            give_back_memory()
+            collect_idle()
             _GC["last"] = time.time()

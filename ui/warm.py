@@ -104,6 +104,9 @@ def _run() -> None:
     order = first + [k for k in METHODS if k not in first]
     problems = warm_pages(order)
     seconds = time.perf_counter() - t0
+    from ui import perf
+
+    perf.freeze_heap()  # what the warm-up filled lives as long as the server: out of full collections
     with _LOCK:
         _STATE.update(done=True, seconds=round(seconds, 1), problems=problems)
     print(f"PEFT Lab: warm-up finished in {seconds:.1f} s ({len(order)} method pages and the Compare race"
