@@ -20,6 +20,8 @@ import os
 import threading
 import time
 
+from ui import perf
+
 LOG = logging.getLogger("peft_lab.warm")
 _STATE = {"started": False, "done": False, "seconds": None, "problems": []}
 _LOCK = threading.Lock()
@@ -104,8 +106,6 @@ def _run() -> None:
     order = first + [k for k in METHODS if k not in first]
     problems = warm_pages(order)
     seconds = time.perf_counter() - t0
-    from ui import perf
-
     perf.freeze_heap()  # what the warm-up filled lives as long as the server: out of full collections
     with _LOCK:
         _STATE.update(done=True, seconds=round(seconds, 1), problems=problems)

@@ -66,9 +66,10 @@ def inject(model: nn.Module, cfg: Config, arch) -> None:
 # ln 2 — the biases of every norm and projection moving at once wash out the [CLS] features.
 # With the model's own dropout off (the lab's default since stop 25), at load ~1.7: lr 1e-3 took
 # 65-80 steps to 90 % and 120 steps took 18 s; lr 2e-3 reached 90 % by step 50-65 (seeds 0-2) and
-# 94.6-98.8 % at step 100; 90 steps keep the run under 15 s.
-# Measured stop 26 (load 1.3-2.3, `train(defaults(...))`, seeds 0-2, model dropout off): 80 steps reach 90 % by step 50-65,
-# 98.8-99.2 % at the end, 13.2-14.4 s wall; 90 steps had taken 16.2 s in benchmarks/bench_lab.py --all.
+# 94.6-98.8 % at step 100; 90 steps were the default then.
+# Measured at stop 26 (`train(defaults(...))`, seeds 0-2, model dropout off, load 1.3-2.3):
+# 80 steps reach 90 % by step 50-65, 98.8-99.2 % at the end, 13.2-14.4 s wall; 90 steps had taken 16.2 s
+# in benchmarks/bench_lab.py --all.
 LAB = LabDefaults(lr=2e-3, steps=80)
 
 

@@ -60,9 +60,9 @@ def inject(model: nn.Module, cfg: Config, arch) -> None:
 # The lab (all-MiniLM-L6-v2, batch 16): only 9,984 numbers move, so a large step. Measured at
 # load average ~5 on the shared 2-core CPU: 99.6 % test accuracy at step 100 (50 % at steps
 # 25-75: the run sits on a plateau, then jumps), 159 s wall, 95 s CPU.
-# Measured stop 26 (load 1.3-2.3, `train(defaults(...))`, seeds 0-2, model dropout off): 85 steps: seeds 0 and 1 reach 90 % at
-# steps 70 / 65 and end at 95.4 / 95.0 %, 14.0-14.4 s wall; seed 2 stays at chance (as at 100 steps);
-# 100 steps had taken 17.2 s in benchmarks/bench_lab.py --all.
+# Measured at stop 26 (`train(defaults(...))`, seeds 0-2, model dropout off, load 1.3-2.3):
+# 85 steps: seeds 0 and 1 reach 90 % at steps 70 / 65 and end at 95.4 / 95.0 %, 14.0-14.4 s wall; seed 2
+# stays at chance (as at 100 steps); 100 steps had taken 17.2 s in benchmarks/bench_lab.py --all.
 LAB = LabDefaults(lr=1e-2, steps=85)
 
 

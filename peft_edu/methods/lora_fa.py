@@ -31,8 +31,9 @@ class Config(lora.Config):
 # A fixed random A moves the model more slowly than LoRA: a 1.5× learning rate makes up for it.
 # scripts/measure_lab_defaults.py (whole test split every 10 steps, seed 0): 90 % at step 70,
 # 97.9 % at 90 and 100.
-# Measured stop 26 (load 1.3-2.3, `train(defaults(...))`, seeds 0-2, model dropout off): 80 steps reach 90 % at step 50,
-# 95.8-99.2 % at the end, 14.6-15.1 s wall; 90 steps had taken 15.2 s in benchmarks/bench_lab.py --all.
+# Measured at stop 26 (`train(defaults(...))`, seeds 0-2, model dropout off, load 1.3-2.3):
+# 80 steps reach 90 % at step 50, 95.8-99.2 % at the end, 14.6-15.1 s wall; 90 steps had taken 15.2 s in
+# benchmarks/bench_lab.py --all.
 LAB = LabDefaults(lr=3e-3, steps=80, config=Config(r=8, alpha=16.0))
 
 

@@ -286,9 +286,10 @@ def from_peft(model: nn.Module, module: str, name: str, value: torch.Tensor) -> 
 # about LoRA r = 8's 73,728), measured at load average ~5-10 on the shared 2-core CPU, 100 steps:
 # lr 2e-3 (LoRA's rate): 100 % test accuracy (56.2 % at step 25, 99.2 % at 50, 97.1 % at 75), 132 s CPU;
 # lr 5e-3: 99.6 % (50 % at 25, 70.8 % at 50, 97.1 % at 75), 218 s CPU; lr 1e-2 stayed at 50 %.
-# 80 steps (97.1 % at 75 above) keep the default run under 15 s at ~1.2 LoRA steps per step.
-# Measured stop 26 (load 1.3-2.3, `train(defaults(...))`, seeds 0-2, model dropout off): 70 steps reach 90 % by step 20-35,
-# 97.9-98.8 % at the end, 13.3-14.6 s wall; 80 steps had taken 15.7 s in benchmarks/bench_lab.py --all.
+# 80 steps (97.1 % at 75 above) were the default while the model's own dropout was on.
+# Measured at stop 26 (`train(defaults(...))`, seeds 0-2, model dropout off, load 1.3-2.3):
+# 70 steps reach 90 % by step 20-35, 97.9-98.8 % at the end, 13.3-14.6 s wall; 80 steps had taken 15.7 s
+# in benchmarks/bench_lab.py --all.
 LAB = LabDefaults(lr=2e-3, steps=70, config=Config(block_size=32))
 # The page and the Compare race: the toy layer has d_in = 24, so blocks of 8: three 8 × 8
 # rotations, 3 · 28 = 84 numbers (a single 24 × 24 block would be 276). The race's rate

@@ -154,8 +154,9 @@ def as_lora(model: nn.Module, base: nn.Module) -> nn.Module:
 # shared 2-core CPU: 98.3 % test accuracy at step 100 (80 % at step 75), 194 s CPU. The
 # factors start large (sqrt of W's top singular values), so the step was chosen a quarter of
 # LoRA's 2e-3 (LoRA's rate itself was not tried for PiSSA).
-# Measured stop 26 (load 1.3-2.3, `train(defaults(...))`, seeds 0-2, model dropout off): 85 steps reach 90 % by step 55-65,
-# 95.8-98.8 % at the end, 13.2-15.9 s wall; 100 steps had taken 16.4 s in benchmarks/bench_lab.py --all.
+# Measured at stop 26 (`train(defaults(...))`, seeds 0-2, model dropout off, load 1.3-2.3):
+# 85 steps reach 90 % by step 55-65, 95.8-98.8 % at the end, 13.2-15.9 s wall; 100 steps had taken 16.4 s
+# in benchmarks/bench_lab.py --all.
 LAB = LabDefaults(lr=5e-4, steps=85, config=Config(r=8, alpha=8.0))
 # The page and the Compare race: r = 4, alpha = 4 (scaling 1, the paper's choice).
 # Compare race: Adam lr 0.03, the best final loss of 0.003/0.01/0.03/0.1 (scripts/measure_race_lrs.py)
