@@ -212,7 +212,9 @@ _LIMITS: Limits | None = None  # set_limits() override (tests, admin); None = en
 
 
 def keep_models() -> int:
-    """Trained models kept per owner (env PEFT_LAB_KEEP_MODELS, default 4): a MiniLM copy is ~90 MB."""
+    """Trained models kept per owner (env PEFT_LAB_KEEP_MODELS, default 4). A kept model holds
+    only the tensors its run changed (``train.share_unchanged``): ~0.1-1 MB for an adapter, the
+    whole ~90 MB MiniLM copy for a full fine-tune."""
     raw = os.environ.get("PEFT_LAB_KEEP_MODELS", "").strip()
     return int(raw) if raw.isdigit() else 4
 

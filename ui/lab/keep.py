@@ -22,7 +22,8 @@ from peft_edu.store import runs
 from ui import learner
 from ui.lab import tabs
 
-# trained MiniLM copies (~90 MB each) held for Try it, across all learners (env PEFT_LAB_HELD_MODELS)
+# trained models held for Try it, across all learners (env PEFT_LAB_HELD_MODELS); each holds only what its run
+# changed (peft_edu.lab.train.share_unchanged): ~90 MB for a full fine-tune, far less for an adapter
 _HELD = os.environ.get("PEFT_LAB_HELD_MODELS", "").strip()
 MODELS_IN_MEMORY = int(_HELD) if _HELD.isdigit() else 8
 state = st.session_state
