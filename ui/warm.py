@@ -1,12 +1,13 @@
-"""Background warm-up: every method page and the Compare race computed once after start-up.
+"""Background warm-up: every method page, the Compare race and the lab's baseline, once after start-up.
 
 A method page's first visit trains its real run and builds its figures (0.3-2 s of CPU each);
 the Compare race trains every method (~4 s). Without a warm-up the first learner to open a page
 waits for that. ``start()`` (called by ``app.py`` once per server, after the first page is
 drawn) runs a daemon thread that draws each method page — the same ``ui.method.render_method``
-a learner's visit runs — in a headless session whose output goes nowhere, then the race. The
-shared caches (``st.cache_resource``) fill as they would on a learner's first visit, so every
-later visit finds them full. It logs ``warm-up finished in N s`` to the server log.
+a learner's visit runs — in a headless session whose output goes nowhere, then the race, then
+trains the lab's shared head-only baseline (``warm_lab``). The shared caches
+(``st.cache_resource``) fill as they would on a learner's first visit, so every later visit
+finds them full. It logs ``warm-up finished in N s`` to the server log.
 
 The headless session is a Streamlit ``ScriptRunContext`` with a message sink that drops
 everything (the pinned Streamlit's internals; a problem there only skips the warm-up, and the
@@ -94,6 +95,26 @@ def warm_pages(keys=None, race: bool = True) -> list[str]:
     return problems
 
 
+def warm_lab(timeout_s: float = 300.0) -> list[str]:
+    """Queue the lab's shared head-only baseline (``ui.lab.baseline``) and wait for it (~9 s of
+    training, in the lab's queue at the training threads' lower priority); returns the problems.
+
+    The first learner's results then compare with it at once, and no learner's run waits behind
+    it. It is also the server's first training run: the one-off memory of that (torch's thread
+    pools, the allocator's arenas: ~105 MB, measured) is taken before the class arrives, not
+    during it."""
+    try:
+        from ui.lab.baseline import start_baseline
+
+        job = start_baseline()
+        if not job.wait(timeout_s):
+            return [f"lab baseline: not finished after {timeout_s:.0f} s"]
+        view = job.view()
+        return [] if view.status == "done" else [f"lab baseline: {view.status} {view.message}".strip()]
+    except Exception as err:  # noqa: BLE001 - a warm-up never fails the server
+        return [f"lab baseline: {type(err).__name__}: {err}"]
+
+
 def _run() -> None:
     from peft_edu.viz import load_pandas
     from ui.guide import path
@@ -104,10 +125,10 @@ def _run() -> None:
 
     first = [name for name, _ in path() if name in METHODS]  # the guided path's pages first
     order = first + [k for k in METHODS if k not in first]
-    problems = warm_pages(order)
+    problems = warm_pages(order) + warm_lab()
     seconds = time.perf_counter() - t0
     perf.freeze_heap()  # what the warm-up filled lives as long as the server: out of full collections
     with _LOCK:
         _STATE.update(done=True, seconds=round(seconds, 1), problems=problems)
-    print(f"PEFT Lab: warm-up finished in {seconds:.1f} s ({len(order)} method pages and the Compare race"
+    print(f"PEFT Lab: warm-up finished in {seconds:.1f} s ({len(order)} method pages, the Compare race and the lab's baseline"
           + (f"; problems: {'; '.join(problems)}" if problems else "") + ")", flush=True)

@@ -224,7 +224,8 @@ async def chromium_learner(browser, base: str, phase: Phase, idx: int, pages: tu
 async def warm_up(base: str, proc: psutil.Process, report: Report, steps: int) -> None:
     """Fill the process-wide caches a class shares before memory 'start' is read: the imports,
     every page's cached data, the pretrained model and tokenizer, the encoded data and the shared
-    head-only baseline run (queued with a learner's first run), and one lab run to its end.
+    head-only baseline run (trained by the server's own warm-up, else queued with a learner's first
+    run), and one lab run to its end.
     Memory they take once per process is not a leak; the leak check compares the server after
     the class with the server before it, both warm."""
     phase = report.warm_up
@@ -293,10 +294,10 @@ async def run_load(sessions: int = 20, think: float = 1.5, trainers: int = 5, st
     report = Report(settings={"sessions": sessions, "think_s": think, "trainers": trainers, "steps": steps,
                               "chromium_sessions": 2 if browsers else 0, "cpus": os.cpu_count()})
     t0 = time.monotonic()
-    # one run at a time (the CPU default, said here); no trained models held for Try it after a
-    # run ends (a bounded cache of up to 8 x 90 MB by default, which a leak check would count);
+    # one run at a time (the CPU default, said here); the trained models held for Try it as the
+    # app's defaults say (each holds only what its run changed: peft_edu.lab.train.share_unchanged);
     # the learners' store in a throwaway folder
-    env = {"PEFT_LAB_MAX_RUNS": os.environ.get("PEFT_LAB_MAX_RUNS", "1"), "PEFT_LAB_HELD_MODELS": "0",
+    env = {"PEFT_LAB_MAX_RUNS": os.environ.get("PEFT_LAB_MAX_RUNS", "1"),
            "PEFT_LAB_DATA": tempfile.mkdtemp(prefix="peft-lab-load-"), "PEFT_LAB_PAGE_LOG": PAGE_LOG}
     args = ("--server.disconnectedSessionTTL", str(TTL_S))
     with running_app("streamlit-load.log", port=port, args=args, env=env) as server:
