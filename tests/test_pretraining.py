@@ -128,6 +128,8 @@ def test_the_lesson_renders(stored):
     assert not at.exception, at.exception
     assert len(at.get("plotly_chart")) == 4
     assert "Why LoRA is not used for pre-training" in at.subheader[0].value
+    shown, rows = at.dataframe[0].value, report.table(stored)  # the table, as the learner sees it
+    assert list(shown.columns) == list(rows[0]) and shown.to_dict("records") == rows
 
 
 def test_relora_and_galore_lessons_show_their_finding(stored):

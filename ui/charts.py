@@ -57,6 +57,13 @@ def figure(builder, *args, **kwargs):
     return fig
 
 
+def once(builder, *args, **kwargs):
+    """``builder(*args, **kwargs)`` computed once for these arguments and shared, as ``figure`` does
+    for figures: for a page's words and tables drawn from cached results (read only). A page run
+    then recounts nothing (the pre-training lesson's ranks: ~9 % of the LoRA page's run)."""
+    return figure(builder, *args, **kwargs)
+
+
 def _spec_of(fig) -> dict:
     """The dict form of a shared figure, made once (LRU of ``_MAX`` figures; held with its figure,
     so the id cannot be reused while the entry lives)."""

@@ -13,10 +13,18 @@ import streamlit as st
 from peft_edu.lessons import pretraining as data
 from peft_edu.lessons import pretraining_report as report
 from peft_edu.viz import pretraining as figs
-from ui.charts import chart, figure
+from ui.charts import chart, figure, once
 from ui.links import link
 
 _experiment = st.cache_resource(max_entries=1, show_spinner=False)(data.experiment)
+
+
+def _table(exp: data.Experiment):
+    """The runs' table as an Arrow table, built once (``once``): a list of dicts would go through
+    pandas on every page run."""
+    import pyarrow as pa
+
+    return pa.Table.from_pylist(report.table(exp))
 
 
 def _setup(exp: data.Experiment) -> None:
@@ -40,7 +48,7 @@ def experiment(prefix: str) -> None:
     chart(figure(figs.loss_figure, exp), f"{prefix}_pretrain_loss")
     st.caption("Training loss: the mean of the batches since the last point. Held-out loss: on text the "
                "model never trained on.")
-    findings = report.conclusions(exp)
+    findings = once(report.conclusions, exp)
     st.markdown(findings[0])
     layers = list(exp.runs[0].spectra)
     layer = st.selectbox("Layer whose change W − W₀ is drawn", layers, index=layers.index("blocks.0.mlp.up"),
@@ -51,7 +59,7 @@ def experiment(prefix: str) -> None:
     chart(figure(figs.memory_figure, exp), f"{prefix}_pretrain_memory")
     for text in findings[2:]:
         st.markdown(text)
-    st.dataframe(report.table(exp), hide_index=True, key=f"{prefix}_pretrain_table")
+    st.dataframe(once(_table, exp), hide_index=True, key=f"{prefix}_pretrain_table")
     st.caption(f"All six runs took {exp.wall_s:.0f} s wall-clock and {exp.cpu_s:.0f} s of CPU on one thread "
                "(`python scripts/make_pretraining.py` regenerates the stored result).")
 
@@ -61,8 +69,8 @@ def _summary(prefix: str, finding) -> None:
     st.subheader("In pre-training: the experiment on the LoRA page")
     with st.spinner("Pre-training six tiny language models from random weights (under a minute, once)…"):
         exp = _experiment()
-    st.markdown(finding(exp))
-    st.dataframe(report.table(exp), hide_index=True, key=f"{prefix}_pretrain_table")
+    st.markdown(once(finding, exp))
+    st.dataframe(once(_table, exp), hide_index=True, key=f"{prefix}_pretrain_table")
     link("lora", label="The whole experiment: loss curves, ranks of W − W₀ and memory (LoRA page)")
 
 
