@@ -250,8 +250,12 @@ def block_weight_shapes(shape: ModelShape, targets: tuple[str, ...]) -> list[tup
 # (96.2 % at 75); 1e-4, 3e-4 and 1e-3 stayed at chance (~50 %: the update α·η·P·N moves each
 # weight by about α·η·√(r/m), far less than Adam's η), 3e-2 diverged to 50 %. The paper
 # pre-trains at 1e-2 too.
-# 80 steps (96.2 % at 75 above) keep the default run under 15 s at ~1.3 LoRA steps per step.
-LAB = LabDefaults(lr=1e-2, steps=80, config=Config(r=8, update_proj_gap=50, scale=0.25))
+# Stop 27 (``train(defaults("galore", ...))``, seeds 0-2, load 1.6-1.9): 80 steps with a new P at
+# step 50 took 17.5 s in bench_lab.py --all; 65 steps with that refresh ended at 99.2 / 71.7 / 97.5 %
+# (the late refresh throws a seed off). One projector for the whole run (T = 100 > 70 steps): 90 %
+# after 4.8-6.4 s, 94.2-99.6 % at the end, 11.6-12.3 s wall. The method page's toy run shows the
+# refresh (T = 20 of its 80 steps).
+LAB = LabDefaults(lr=1e-2, steps=70, config=Config(r=8, update_proj_gap=100, scale=0.25))
 # The page: the toy layer, r = 4, a new projector every 20 of its 80 steps.
 # Compare race: Adam lr 0.1, the best final loss of 0.003/0.01/0.03/0.1 (scripts/measure_race_lrs.py)
 LESSON = LessonDefaults("layer", Config(r=4, update_proj_gap=20, scale=0.25),
