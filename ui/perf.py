@@ -17,6 +17,8 @@ import os
 import threading
 import time
 
+from peft_edu.lab.priority import page_ran
+
 _RECENT: collections.deque = collections.deque(maxlen=2000)  # (page, cpu_s, wall_s, unix time)
 _LOCK = threading.Lock()
 
@@ -33,6 +35,7 @@ class Clock:
 
 
 def record(page: str, cpu_s: float, wall_s: float) -> None:
+    page_ran()  # lab runs that start while a class is browsing leave it a core (peft_edu/lab/priority.py)
     row = (page, round(cpu_s, 4), round(wall_s, 4), time.time())
     with _LOCK:
         _RECENT.append(row)

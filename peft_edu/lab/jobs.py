@@ -46,7 +46,7 @@ from peft_edu.lab import limits as rules
 from peft_edu.lab.limits import LimitError, Limits  # noqa: F401  (LimitError: for the pages)
 from peft_edu.lab.run_config import RunConfig, label
 from peft_edu.lab.train import StepMetrics, TrainResult, train, training_threads
-from peft_edu.lab.priority import lower_this_thread
+from peft_edu.lab.priority import class_browsing, lower_this_thread
 
 QUEUED, RUNNING = "queued", "running"
 FINISHED = ("done", "stopped", "diverged", "oom", "failed", "cancelled")  # a job ends in one of these
@@ -186,7 +186,8 @@ class Job:
 
     def _train(self) -> None:
         lower_this_thread()  # page runs first: this thread and the torch workers it starts (lab/priority.py)
-        torch.set_num_threads(training_threads(max_runs()))  # share the cores among the slots
+        # share the cores among the slots; one core fewer while a class is browsing (lab/priority.py)
+        torch.set_num_threads(training_threads(max_runs(), spare_core=class_browsing()))
         if self._task is not None:
             result = self._task(on_metrics=self.metrics.append, should_stop=self._stop.is_set,
                                 on_start=self._started)

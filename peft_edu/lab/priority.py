@@ -1,4 +1,5 @@
-"""Lab runs yield the CPU to page runs: a run trains at a lower scheduling priority.
+"""Lab runs yield the CPU to page runs: a run trains at a lower scheduling priority, and on one
+core fewer while a class is browsing (``class_browsing``, at the end of this module).
 
 A class server trains on the same cores that serve every learner's pages. A lab run's
 torch worker threads are always runnable, so under Linux's fair scheduler a page run
@@ -14,9 +15,11 @@ and the thread ends with its run.
 """
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import threading
+import time
 
 DEFAULT_NICE = 10
 _LOG = logging.getLogger(__name__)
@@ -57,3 +60,43 @@ def lower_this_thread(step: int | None = None) -> int | None:
     except OSError as err:  # a sandbox may refuse it: the run trains as before
         _LOG.info("could not lower the training thread's priority: %s", err)
     return thread_nice()
+
+
+# --- a spare core while a class is browsing -------------------------------------------------
+# Measured with the classroom load test (100 learners, 5 lab runs queued, this 2-core machine):
+# with lab runs on both cores, the page runs' p95 was 4.1-5.4 s in four runs (at nice 10 or 0
+# alike); with them on one core (PEFT_LAB_THREADS=1), 1.8 s. The page runs come in bursts (a class
+# opens the same page within seconds), and a lower priority alone did not leave them enough. So a
+# run that starts while a class is using the server trains on one core fewer; a learner alone (a
+# few page runs a minute) keeps every core.
+BUSY_WINDOW_S = 30.0
+DEFAULT_BUSY_PAGE_RUNS = 20  # page runs within the window that mean "a class is here"
+_PAGE_RUNS: collections.deque = collections.deque(maxlen=1000)  # time.monotonic() of each page run
+_PAGE_LOCK = threading.Lock()
+
+
+def busy_page_runs() -> int:
+    """``PEFT_LAB_BUSY_PAGE_RUNS``: page runs within ``BUSY_WINDOW_S`` from which a run leaves a
+    core to the pages (default 20; 0 = never)."""
+    raw = os.environ.get("PEFT_LAB_BUSY_PAGE_RUNS", "").strip()
+    if raw.isdigit():
+        return int(raw)
+    if raw:
+        _LOG.warning("PEFT_LAB_BUSY_PAGE_RUNS=%r is not a whole number: using %d", raw, DEFAULT_BUSY_PAGE_RUNS)
+    return DEFAULT_BUSY_PAGE_RUNS
+
+
+def page_ran() -> None:
+    """The server has run a page (ui/perf.py calls it after each)."""
+    with _PAGE_LOCK:
+        _PAGE_RUNS.append(time.monotonic())
+
+
+def class_browsing() -> bool:
+    """At least ``busy_page_runs()`` page runs within the last ``BUSY_WINDOW_S`` seconds."""
+    need = busy_page_runs()
+    if need <= 0:
+        return False
+    since = time.monotonic() - BUSY_WINDOW_S
+    with _PAGE_LOCK:
+        return sum(1 for t in _PAGE_RUNS if t >= since) >= need

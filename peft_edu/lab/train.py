@@ -185,8 +185,11 @@ def scheduled_lr(optimizer: torch.optim.Optimizer, base_lrs: list[float], spec, 
         group["lr"] = lr * factor
 
 
-def training_threads(concurrent_runs: int = 1) -> int:
+def training_threads(concurrent_runs: int = 1, spare_core: bool = False) -> int:
     """Threads one run's torch ops should use (set inside the training thread).
+
+    ``spare_core``: leave one core to the server's page runs (a class is browsing:
+    ``peft_edu.lab.priority.class_browsing``).
 
     The CPU cores shared by the concurrent runs, or one thread when the machine is already
     oversubscribed (1-minute load average above the core count): intra-op threads wait for
@@ -201,6 +204,8 @@ def training_threads(concurrent_runs: int = 1) -> int:
     if raw.isdigit() and int(raw) >= 1:
         return int(raw)
     cores = cpu_cores()
+    if spare_core and cores > 1:
+        cores -= 1
     if hasattr(os, "getloadavg"):
         load, now = os.getloadavg()[0], runnable_now()
         if (load if now is None else min(load, now)) > cores:
