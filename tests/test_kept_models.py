@@ -53,7 +53,7 @@ def test_sharing_changes_no_prediction_and_never_the_base(method, monkeypatch):
     base = lab_bert()
     before = copy.deepcopy(base.state_dict())
     shared = run(method, base)
-    monkeypatch.setattr(lab_train, "share_unchanged", lambda pairs: 0)
+    monkeypatch.setattr(lab_train, "share_unchanged", lambda pairs: None)
     whole = run(method, lab_bert())  # the same run (same seed, one thread), its copy kept whole
     assert shared.status == whole.status == "done"
     torch.testing.assert_close(predict_proba(shared.model, TOK, texts, 16), predict_proba(whole.model, TOK, texts, 16),

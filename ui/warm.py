@@ -103,6 +103,8 @@ def warm_lab(timeout_s: float = 300.0) -> list[str]:
     it. It is also the server's first training run: the one-off memory of that (torch's thread
     pools, the allocator's arenas: ~105 MB, measured) is taken before the class arrives, not
     during it."""
+    from streamlit.runtime.scriptrunner_utils.exceptions import StopException
+
     try:
         from ui.lab.baseline import start_baseline
 
@@ -111,8 +113,8 @@ def warm_lab(timeout_s: float = 300.0) -> list[str]:
             return [f"lab baseline: not finished after {timeout_s:.0f} s"]
         view = job.view()
         return [] if view.status == "done" else [f"lab baseline: {view.status} {view.message}".strip()]
-    except Exception as err:  # noqa: BLE001 - a warm-up never fails the server
-        return [f"lab baseline: {type(err).__name__}: {err}"]
+    except (Exception, StopException) as err:  # noqa: BLE001 - a warm-up never fails the server
+        return [f"lab baseline: {type(err).__name__}: {err}"]  # (StopException: the model is missing)
 
 
 def _run() -> None:
@@ -130,5 +132,5 @@ def _run() -> None:
     perf.freeze_heap()  # what the warm-up filled lives as long as the server: out of full collections
     with _LOCK:
         _STATE.update(done=True, seconds=round(seconds, 1), problems=problems)
-    print(f"PEFT Lab: warm-up finished in {seconds:.1f} s ({len(order)} method pages, the Compare race and the lab's baseline"
-          + (f"; problems: {'; '.join(problems)}" if problems else "") + ")", flush=True)
+    print(f"PEFT Lab: warm-up finished in {seconds:.1f} s ({len(order)} method pages, the Compare race and "
+          "the lab's baseline" + (f"; problems: {'; '.join(problems)}" if problems else "") + ")", flush=True)

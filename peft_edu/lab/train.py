@@ -93,17 +93,15 @@ def _prepared(base: nn.Module, cfg: RunConfig, device) -> tuple[nn.Module, list]
     return model.to(device), pairs
 
 
-def share_unchanged(pairs: list) -> int:
+def share_unchanged(pairs: list) -> None:
     """After a run: every tensor of the copy that is frozen and still equal to the base's, on
-    the same device, is pointed at the base's storage. Returns the bytes that no longer need
-    memory of their own.
+    the same device, is pointed at the base's storage.
 
     A trained copy of all-MiniLM-L6-v2 is ~90 MB, and the lab holds several finished runs' models
     for Try it. Most of each copy is the frozen encoder, unchanged by the run, so a kept LoRA
     model then costs about its adapter. Tensors the run changed (trained ones, a frozen W that
     PiSSA, Delta-LoRA or ReLoRA moved) keep their own values: only exact equals are shared. The
     kept model is only read afterwards (Try it, the confusion matrix); nothing trains it again."""
-    saved = 0
     with torch.no_grad():
         for original, copied in pairs:
             if (copied.requires_grad or copied.device != original.device or copied.dtype != original.dtype
@@ -111,8 +109,6 @@ def share_unchanged(pairs: list) -> int:
                 continue
             if torch.equal(copied, original):
                 copied.data = original.data
-                saved += original.numel() * original.element_size()
-    return saved
 
 
 def set_model_dropout(model: nn.Module, p: float) -> None:
